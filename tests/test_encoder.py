@@ -92,7 +92,9 @@ def test_requested_conv_output_is_not_overwritten_by_inplace_relu():
     x = torch.rand(1, 3, 16, 16)
     out = encoder(x)
     assert out["conv1_1"].min() < 0  # a ReLU applied in place would have made it non-negative
-    reference = torch.nn.functional.conv2d(encoder.preprocess(x), encoder.body[0].weight, encoder.body[0].bias, padding=1)
+    reference = torch.nn.functional.conv2d(
+        encoder.preprocess(x), encoder.body[0].weight, encoder.body[0].bias, padding=1
+    )
     torch.testing.assert_close(out["conv1_1"], reference)
 
 
@@ -104,8 +106,12 @@ def test_gradient_flows_to_the_image():
 
 
 def test_avg_pooling_option():
-    out_max = _encoder(["pool1"], pooling="max")(torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1)))
-    out_avg = _encoder(["pool1"], pooling="avg")(torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1)))
+    out_max = _encoder(["pool1"], pooling="max")(
+        torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    )
+    out_avg = _encoder(["pool1"], pooling="avg")(
+        torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    )
     assert (out_max["pool1"] >= out_avg["pool1"] - 1e-6).all()
     assert (out_max["pool1"] - out_avg["pool1"]).abs().max() > 1e-3
 

@@ -217,6 +217,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         content_weight=float(cfg.content_weight),
         style_weight=float(cfg.style_weight),
         tv_weight=float(cfg.tv_weight),
+        range_weight=float(cfg.range_weight),
         optimizer=instantiate(cfg.optimizer),
     )
     started = time.perf_counter()
@@ -236,12 +237,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "steps": monitor.steps_done,
         "wall_seconds": round(wall, 3),
         "seconds_per_step": round(monitor.median_step_seconds, 5),
-        "loss": {
-            "total": final["loss/total"],
-            "content": final["loss/content"],
-            "style": final["loss/style"],
-            **({"tv": final["loss/tv"]} if "loss/tv" in final else {}),
-        },
+        "evaluations": module.evaluations,
+        "seconds_per_evaluation": round(sum(monitor.step_seconds) / max(module.evaluations, 1), 5),
+        "loss": {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("loss/")},
         "content_layers": {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("content/")},
         "style_layers": {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("style/")},
         "backbone": cfg.backbone.name,

@@ -1,0 +1,100 @@
+"""The command-line contract, run as a user runs it (a subprocess), and every bad input of the engine."""
+
+import json
+
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import run_nst
+
+
+def test_every_override_of_the_readme_example_works_together(tmp_path):
+    result = run_nst(
+        "content=tubingen",
+        "style=starry_night",
+        "output=out.png",
+        "size=64",
+        "steps=6",
+        "seed=0",
+        "backbone=vgg16_hed",
+        "init=noise",
+        "optimizer=adam",
+        "content_layers=[conv_3,conv_4]",
+        "style_layers=[conv_1,conv_2,conv_3,conv_4]",
+        "content_weight=1",
+        "style_weight=1e6",
+        "image_every=3",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "run"
+    out = Image.open(tmp_path / "out.png")
+    assert max(out.size) == 64 and out.size == Image.open(run / "result.png").size
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["steps"] == 6
+    assert metrics["backbone"] == "vgg16_hed" and metrics["size"] == 64 and metrics["seed"] == 0
+    assert metrics["optimizer"] == "Adam" and metrics["init"] == "noise"
+    assert set(metrics["content_layers"]) == {"conv2_1", "conv2_2"}  # conv_3, conv_4
+    assert set(metrics["style_layers"]) == {"conv1_1", "conv1_2", "conv2_1", "conv2_2"}
+    for key in ("total", "content", "style"):
+        assert metrics["loss"][key] > 0
+    assert metrics["wall_seconds"] > 0 and 0 < metrics["seconds_per_step"] < metrics["wall_seconds"]
+    assert metrics["peak_memory_mb"] > 100
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    for tag in ("loss/total", "loss/content", "loss/style", "content/conv2_2", "style/conv1_1"):
+        assert tag in scalars
+    assert len(events.Scalars("loss/total")) == 6
+    assert len(events.Images("image")) >= 3  # steps 3 and 6, and the final image
+    assert (run / "tb").glob("events.out.tfevents.*")
+    assert "metrics:" in result.stdout and "tensorboard --logdir" in result.stdout
+
+
+def test_same_seed_same_image(tmp_path):
+    args = ("style=null", "size=48", "steps=4", "init=noise", "progress_bar=false")
+    first = run_nst(*args, "hydra.run.dir=a", cwd=tmp_path)
+    second = run_nst(*args, "hydra.run.dir=b", cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert (tmp_path / "a/result.png").read_bytes() == (tmp_path / "b/result.png").read_bytes()
+
+
+BAD_INPUTS = {
+    "missing image": (["content=nope.jpg"], "image not found"),
+    "text file as image": (["style=notes.txt"], "not an image"),
+    "truncated jpeg": (["content=broken.jpg"], "broken.jpg"),
+    "directory as image": (["content=folder.png"], "not a file"),
+    "unknown layer": (["style_layers=[relu1_1,relu9_9]"], "unknown layer 'relu9_9'"),
+    "conv_14 on vgg16": (["content_layers=[conv_14]"], "13 conv layers"),
+    "both null": (["content=null", "style=null"], "both null"),
+    "zero size": (["size=0"], "size must be a positive integer"),
+    "negative steps": (["steps=-5"], "steps must be a positive integer"),
+    "size not a number": (["size=big"], "size must be a positive integer"),
+    "missing hed weights": (["backbone.weights=/nonexistent/hed.h5"], "weights file not found"),
+    "missing vgg19 weights": (
+        ["backbone=vgg19", "backbone.download=false"],
+        "backbone=vgg16_hed works offline",
+    ),
+    "init image without path": (["init=image"], "init.path"),
+    "empty style layers": (["style_layers=[]"], "style_layers is empty"),
+    "too small for the layers": (["size=8"], "needs at least 16 px"),
+    "no gpu": (["trainer.accelerator=gpu"], "cannot build the trainer"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    (tmp_path / "folder.png").mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    overrides, expected = BAD_INPUTS[case]
+    result = run_nst(*overrides, "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 2, (case, result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("nst: error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "run" / "metrics.json").exists()
