@@ -98,3 +98,17 @@ def test_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch):
     assert lines[0].startswith("nst: error: ") and expected in lines[0], lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_completed_run_is_skipped_when_asked(tmp_path):
+    args = ("style=null", "size=32", "steps=2", "skip_completed=true", "hydra.run.dir=run")
+    first = run_nst(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    stamp = (tmp_path / "run/result.png").stat().st_mtime_ns
+    second = run_nst(*args, cwd=tmp_path)
+    assert second.returncode == 0 and "already completed" in second.stdout
+    assert (tmp_path / "run/result.png").stat().st_mtime_ns == stamp
+    (tmp_path / "run/result.png").unlink()  # an incomplete run dir is run again
+    third = run_nst(*args, cwd=tmp_path)
+    assert third.returncode == 0 and "already completed" not in third.stdout
+    assert (tmp_path / "run/result.png").is_file()

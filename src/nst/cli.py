@@ -263,6 +263,16 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def completed_metrics(out_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a finished run in ``out_dir``, or None if it is absent or incomplete."""
+    try:
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    complete = metrics.get("status") == "completed" and Path(metrics.get("image", "")).is_file()
+    return metrics if complete else None
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -272,6 +282,10 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    done = completed_metrics(out_dir) if cfg.get("skip_completed") else None
+    if done is not None:  # a re-run sweep resumes: finished jobs are not run again
+        print(f"skipped:     {out_dir} (already completed)")
+        return done["loss"]["total"]
     try:
         metrics = run(cfg, out_dir)
     except NSTError as err:
