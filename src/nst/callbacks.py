@@ -1,32 +1,62 @@
-"""Progress reporting and image logging, kept out of the optimisation loop."""
+"""Progress, logging, checkpoints and stop requests, kept out of the optimisation loop."""
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from nst.checkpoint import Interrupted, StopFlag
+
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar, showing steps and the current loss without the logger version number."""
+    """Lightning's bar, showing the current loss (and the scale) without the logger version."""
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__()
+        self.description = description
 
     def get_metrics(self, trainer, pl_module):  # type: ignore[override]
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
 
+    def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[override]
+        super().on_train_epoch_start(trainer, pl_module)
+        if self.description:
+            self.train_progress_bar.set_description(self.description)
+
 
 class RunMonitor(pl.Callback):
-    """Times every step and logs the image to TensorBoard every ``image_every`` steps."""
+    """Per step: times it, logs losses and images to TensorBoard, checkpoints, honours stop requests.
 
-    def __init__(self, image_every: int) -> None:
+    ``step_offset`` is the number of steps done before this fit (earlier scales, or the part of the
+    run before a resume), so the logged curves run on as one.
+    """
+
+    def __init__(
+        self,
+        step_offset: int,
+        log_every: int,
+        image_every: int,
+        checkpoint_every: int,
+        save_checkpoint: Callable[[pl.Trainer, pl.LightningModule], None],
+        stop: StopFlag,
+    ) -> None:
+        self.step_offset = step_offset
+        self.log_every = log_every
         self.image_every = image_every
+        self.checkpoint_every = checkpoint_every
+        self.save_checkpoint = save_checkpoint
+        self.stop = stop
         self.step_seconds: list[float] = []
         self._started = 0.0
-        self.steps_done = 0
+
+    def step(self, trainer: pl.Trainer) -> int:
+        return self.step_offset + trainer.global_step
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # type: ignore[override]
         if pl_module.device.type == "cuda":
@@ -37,18 +67,19 @@ class RunMonitor(pl.Callback):
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
         self.step_seconds.append(time.perf_counter() - self._started)
-        self.steps_done = trainer.global_step
-        if self.image_every and trainer.global_step % self.image_every == 0:
-            self.log_image(trainer, pl_module)
+        step = self.step(trainer)
+        if self.log_every and step % self.log_every == 0 and trainer.logger is not None:
+            trainer.logger.log_metrics({k: float(v) for k, v in pl_module.last_terms.items()}, step)
+        if self.image_every and step % self.image_every == 0:
+            log_image(trainer, pl_module, step)
+        if self.checkpoint_every and step % self.checkpoint_every == 0:
+            self.save_checkpoint(trainer, pl_module)
+        if self.stop.signum is not None:
+            self.save_checkpoint(trainer, pl_module)
+            raise Interrupted(self.stop.signum)
 
-    def log_image(self, trainer, pl_module) -> None:
-        logger = trainer.logger
-        if logger is not None and hasattr(logger.experiment, "add_image"):
-            logger.experiment.add_image("image", pl_module.export()[0].cpu(), trainer.global_step)
 
-    @property
-    def median_step_seconds(self) -> float:
-        if not self.step_seconds:
-            return math.nan
-        ordered = sorted(self.step_seconds)
-        return ordered[len(ordered) // 2]
+def log_image(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
+    logger = trainer.logger
+    if logger is not None and hasattr(logger.experiment, "add_image"):
+        logger.experiment.add_image("image", pl_module.export()[0].cpu(), step)

@@ -28,25 +28,41 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def read_image(path: str | Path) -> Image.Image:
+def read_image(path: str | Path, max_pixels: int | None = None, size: int | None = None) -> Image.Image:
+    """Decode ``path`` as RGB, upright (EXIF orientation applied).
+
+    ``max_pixels`` refuses larger images from their header alone, before any pixel is decoded (a
+    decompression bomb costs nothing). ``size`` lets JPEGs decode at a reduced scale when the
+    longest edge asked for is much smaller than the file's.
+    """
     path = Path(path)
     if not path.exists():
         raise NSTError(f"image not found: {path}")
     if not path.is_file():
         raise NSTError(f"not a file: {path}")
+    limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's warning/error pair
         with Image.open(path) as image:
+            width, height = image.size
+            if max_pixels and width * height > max_pixels:
+                raise NSTError(
+                    f"image {path} is {width}x{height} = {width * height:,} pixels, above "
+                    f"max_input_pixels={max_pixels:,}; shrink it or raise max_input_pixels"
+                )
+            if size and image.format == "JPEG":
+                image.draft("RGB", (size, size))  # DCT-domain downscale: never below `size`
             image = ImageOps.exif_transpose(image)
             image.load()
             return _to_rgb(image)
     except UnidentifiedImageError:
         raise NSTError(f"not an image (or a format Pillow cannot read): {path}") from None
-    except Image.DecompressionBombError as err:
-        raise NSTError(f"refusing to decode {path}: {err}") from None
     except PermissionError:
         raise NSTError(f"cannot read {path}: permission denied") from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise NSTError(f"cannot decode {path}: {err}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
@@ -66,7 +82,7 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def load_image(path: str | Path, size: int) -> torch.Tensor:
-    return to_tensor(resize_longest(read_image(path), size))
+    return to_tensor(resize_longest(read_image(path, size=size), size))
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:

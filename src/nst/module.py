@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from nst.checkpoint import Diverged
 from nst.losses import content_terms, gram_matrix, style_terms, total_variation
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -50,6 +51,7 @@ class StyleTransfer(pl.LightningModule):
         tv_weight: float,
         range_weight: float,
         optimizer: OptimizerFactory,
+        optimizer_state: dict | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -61,7 +63,10 @@ class StyleTransfer(pl.LightningModule):
         self.tv_weight = tv_weight
         self.range_weight = range_weight
         self.optimizer_factory = optimizer
+        self.optimizer_state = optimizer_state
         self.evaluations = 0
+        self.last_terms: dict[str, torch.Tensor] = {}
+        self.register_buffer("last_finite", self.image.detach().clone(), persistent=False)
         # Targets once, under no_grad; non-persistent so checkpoints hold only the image and optimizer.
         with torch.no_grad():
             if content_image is not None:
@@ -119,12 +124,22 @@ class StyleTransfer(pl.LightningModule):
     def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:
         self.evaluations += 1  # L-BFGS's line search may evaluate several times per step
         terms = self.losses()
-        self.log("loss", terms["loss/total"], prog_bar=True, logger=False)
-        self.log_dict(terms, prog_bar=False)
-        return terms["loss/total"]
+        total = terms["loss/total"]
+        if not torch.isfinite(total):
+            raise Diverged(float(total), self.evaluations)
+        with torch.no_grad():
+            self.last_finite.copy_(self.image)
+        # Logged by the RunMonitor callback with a step that runs on across scales and resumes.
+        self.last_terms = {name: value.detach() for name, value in terms.items()}
+        self.log("loss", total, prog_bar=True, logger=False)
+        return total
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory([self.image])
+        optimizer = self.optimizer_factory([self.image])
+        if self.optimizer_state is not None:  # resuming: the L-BFGS history comes back too
+            optimizer.load_state_dict(self.optimizer_state)
+            self.optimizer_state = None
+        return optimizer
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         # First-order optimisers are projected back into [0, 1] after each step. L-BFGS is never
