@@ -1,6 +1,7 @@
 """The command-line contract, run as a user runs it (a subprocess), and every bad input of the engine."""
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -61,34 +62,63 @@ def test_same_seed_same_image(tmp_path):
     assert (tmp_path / "a/result.png").read_bytes() == (tmp_path / "b/result.png").read_bytes()
 
 
+# Each bad input or fault: the overrides, and what the one-line message must say.
 BAD_INPUTS = {
     "missing image": (["content=nope.jpg"], "image not found"),
     "text file as image": (["style=notes.txt"], "not an image"),
     "truncated jpeg": (["content=broken.jpg"], "broken.jpg"),
     "directory as image": (["content=folder.png"], "not a file"),
+    "image above the pixel limit": (["max_input_pixels=1000"], "above max_input_pixels=1,000"),
+    "image too thin for the layers": (["content=thin.png"], "each edge needs at least 16 px"),
     "unknown layer": (["style_layers=[relu1_1,relu9_9]"], "unknown layer 'relu9_9'"),
     "conv_14 on vgg16": (["content_layers=[conv_14]"], "13 conv layers"),
     "both null": (["content=null", "style=null"], "both null"),
     "zero size": (["size=0"], "size must be a positive integer"),
     "negative steps": (["steps=-5"], "steps must be a positive integer"),
     "size not a number": (["size=big"], "size must be a positive integer"),
+    "fractional steps": (["steps=2.5"], "steps must be a positive integer"),
+    "scales not below size": (["size=64", "scales=[32,64]"], "scales must increase"),
+    "scale_steps length": (["size=64", "scales=[32]", "scale_steps=[5,5]"], "one entry per scale"),
+    "negative style weight": (["style_weight=-1"], "style_weight must be a non-negative number"),
+    "zero style scale": (["style_scale=0"], "style_scale must be positive"),
+    "zero learning rate": (["optimizer.lr=0"], "optimizer.lr must be a positive number"),
+    "zero lbfgs history": (["optimizer.history_size=0"], "history_size must be a positive integer"),
+    "unknown optimizer option": (["+optimizer.momentum=0.9"], "bad optimizer options"),
+    "unknown line search": (["optimizer.line_search_fn=armijo"], "line_search_fn must be null"),
     "missing hed weights": (["backbone.weights=/nonexistent/hed.h5"], "weights file not found"),
+    "corrupt hed weights": (["backbone.weights=notes.txt"], "sha256"),
     "missing vgg19 weights": (
         ["backbone=vgg19", "backbone.download=false"],
         "backbone=vgg16_hed works offline",
     ),
     "init image without path": (["init=image"], "init.path"),
+    "init image missing": (["init=image", "init.path=gone.png"], "image not found"),
     "empty style layers": (["style_layers=[]"], "style_layers is empty"),
     "too small for the layers": (["size=8"], "needs at least 16 px"),
-    "no gpu": (["trainer.accelerator=gpu"], "cannot build the trainer"),
+    "existing output": (["output=taken.png"], "exists; pass overwrite=true"),
+    "output under a file": (["output=notes.txt/out.png"], "not writable"),
+    "output without image extension": (["output=result.xyz"], "unknown image extension"),
+    "memory estimate above what is free": (["size=60000", "content=tiny.png"], "lower size"),
+    "resume a missing run": (["resume=no_such_run"], "not a run directory"),
+    "resume a run without checkpoint": (["resume=folder.png"], "no checkpoint.pt"),
+    "no gpu": (["trainer.accelerator=gpu"], "no CUDA GPU is available"),
+    "unknown accelerator": (["trainer.accelerator=tpu_v9"], "cannot build the trainer"),
 }
+
+
+def _make_inputs(folder: Path) -> None:
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    (folder / "folder.png").mkdir()
+    Image.new("RGB", (400, 4), "gray").save(folder / "thin.png")
+    Image.new("RGB", (64, 48), "gray").save(folder / "tiny.png")
+    Image.new("RGB", (8, 8), "red").save(folder / "taken.png")
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch):
-    (tmp_path / "notes.txt").write_text("not an image")
-    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
-    (tmp_path / "folder.png").mkdir()
+    _make_inputs(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     overrides, expected = BAD_INPUTS[case]
     result = run_nst(*overrides, "hydra.run.dir=run", cwd=tmp_path)
@@ -97,7 +127,18 @@ def test_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch):
     assert len(lines) == 1, lines
     assert lines[0].startswith("nst: error: ") and expected in lines[0], lines[0]
     assert "Traceback" not in result.stderr + result.stdout
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    # Nothing half-written, nothing changed: only Hydra's own log and config in the run dir.
+    after = {
+        p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if "run" not in p.relative_to(tmp_path).parts
+    }
+    assert after == {p: t for p, t in before.items() if p in after} and set(after) == set(before)
+    leftovers = {p.name for p in (tmp_path / "run").iterdir()} - {".hydra", "cli.log"}
+    assert not leftovers, leftovers
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run_nst("content=nope.jpg", "debug=true", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr and "NSTError" in result.stderr
 
 
 def test_completed_run_is_skipped_when_asked(tmp_path):

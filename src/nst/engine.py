@@ -27,7 +27,7 @@ from nst.encoder import canonical_layers, min_input_size
 from nst.errors import NSTError
 from nst.images import read_image, resize_longest, save_image, to_tensor
 from nst.module import StyleTransfer, step_loader
-from nst.resources import check_memory, peak_memory_mb
+from nst.resources import check_memory, current_memory_mb, expected_device, peak_memory_mb
 
 log = logging.getLogger("nst")
 
@@ -100,7 +100,7 @@ def _check_optimizer(cfg: DictConfig) -> None:
             f"optimizer.line_search_fn must be null or strong_wolfe, got {options.line_search_fn!r}"
         )
     try:
-        instantiate(options)
+        instantiate(options)([torch.zeros(1, requires_grad=True)])  # unknown options fail here
     except Exception as err:  # a misspelt optimizer option
         raise NSTError(f"bad optimizer options: {str(err).splitlines()[0]}") from None
 
@@ -196,28 +196,37 @@ class Images:
         self.min_edge = min_input_size(plan_.layers, cfg.backbone.arch)
         self.layers = plan_.layers
 
-    def _checked(self, image: Image.Image, what: str) -> torch.Tensor:
-        tensor = to_tensor(image)
-        if min(tensor.shape[-2:]) < self.min_edge:
-            height, width = tensor.shape[-2:]
-            raise NSTError(
-                f"{what} is {width}x{height} px at this size, too small for layer(s) {self.layers}: "
-                f"each edge needs at least {self.min_edge} px (raise size or use shallower layers)"
-            )
-        return tensor
+    @staticmethod
+    def _shape(image: Image.Image, size: int) -> tuple[int, int]:
+        width, height = image.size
+        scale = size / max(width, height)
+        return max(1, round(height * scale)), max(1, round(width * scale))  # as resize_longest
+
+    def shape_at(self, size: int) -> tuple[int, int]:
+        """The result's (height, width) at ``size``: the content's, or the style's for texture synthesis."""
+        return self._shape(self.content if self.content is not None else self.style, size)
+
+    def check(self, size: int) -> None:
+        """Every image is big enough for the deepest layer at ``size`` (no pixel is resized here)."""
+        sources = [("the content image", self.content, size), ("the result", self.style, size)]
+        sources.append(("the style image", self.style, max(1, round(size * self.style_scale))))
+        for what, image, edge in sources:
+            if image is None:
+                continue
+            height, width = self._shape(image, edge)
+            if min(height, width) < self.min_edge:
+                raise NSTError(
+                    f"{what} is {width}x{height} px at size {edge}, too small for layer(s) {self.layers}: "
+                    f"each edge needs at least {self.min_edge} px (raise size or use shallower layers)"
+                )
 
     def at(self, size: int) -> tuple[torch.Tensor | None, torch.Tensor | None, tuple[int, int]]:
         content = style = None
         if self.content is not None:
-            content = self._checked(resize_longest(self.content, size), "the content image")
+            content = to_tensor(resize_longest(self.content, size))
         if self.style is not None:
-            scaled = max(1, round(size * self.style_scale))
-            style = self._checked(resize_longest(self.style, scaled), "the style image")
-        if content is not None:
-            shape = tuple(content.shape[-2:])
-        else:  # texture synthesis: the style image's aspect ratio at `size`
-            shape = tuple(self._checked(resize_longest(self.style, size), "the result").shape[-2:])
-        return content, style, shape  # type: ignore[return-value]
+            style = to_tensor(resize_longest(self.style, max(1, round(size * self.style_scale))))
+        return content, style, self.shape_at(size)
 
 
 def initial_image(
@@ -310,7 +319,9 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
     plan_ = plan(cfg, out_dir, resuming=resume is not None)
     images = Images(cfg, plan_)
     for size in plan_.sizes:
-        images.at(size)  # every scale's images are big enough: fail now, not after the first scale
+        images.check(size)  # every scale, now: not after an hour at the first one
+    start_mb = current_memory_mb()
+    estimate_mb = check_memory(cfg, plan_, images.shape_at(plan_.sizes[-1]), expected_device(cfg))
     encoder = build_encoder(cfg.backbone, plan_.layers)
     out_dir.mkdir(parents=True, exist_ok=True)
     logger = TensorBoardLogger(save_dir=str(out_dir), name="tb", version="", default_hp_metric=False)
@@ -369,6 +380,8 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
             "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
             "device": str(device),
             "peak_memory_mb": round(peak_memory_mb(device), 1),
+            "start_memory_mb": round(start_mb, 1),
+            "memory_estimate_mb": round(estimate_mb, 1),
             "content": str(plan_.content_path) if plan_.content_path else None,
             "style": str(plan_.style_path) if plan_.style_path else None,
             "image": str(image_path),
@@ -399,8 +412,6 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
                 callbacks.append(ProgressBar(scales))
             trainer = _make_trainer(cfg, logger, callbacks, out_dir)
             device = trainer.strategy.root_device
-            if scale_index == 0 and steps_done == 0:
-                check_memory(cfg, plan_, shape, device)
             module = StyleTransfer(
                 encoder=encoder.to(device),
                 init_image=image.to(device),

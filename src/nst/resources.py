@@ -10,9 +10,10 @@ import torch
 from nst.encoder import BLOCKS, layer_names
 from nst.errors import NSTError
 
-# Measured on CPU (vgg16_hed, 64-512 px): peak RSS growth / sum of activation bytes up to the
-# deepest layer, with autograd's saved tensors and the backward pass's transient buffers.
-ACTIVATION_FACTOR = 3.0
+# Measured on CPU (vgg16_hed, 128-512 px): peak RSS growth = 2 x weights + 1.43 x the activation
+# bytes of one forward pass up to the deepest layer (autograd keeps them for the backward pass).
+ACTIVATION_FACTOR = 1.5
+OVERHEAD_MB = 50  # trainer, logger and allocator slack, measured at 128-256 px with a full L-BFGS history
 MB = 2**20
 
 
@@ -47,7 +48,9 @@ def estimate_peak_mb(cfg: Any, layers: list[str], shape: tuple[int, int]) -> flo
     n_convs = sum(1 for name in order[: order.index(deepest) + 1] if name.startswith("conv"))
     widths = [c for block, n in enumerate(BLOCKS[arch]) for c in [min(64 * 2**block, 512)] * n]
     weights = sum(9 * w_in * w_out for w_in, w_out in zip([3, *widths], widths[:n_convs])) * 4
-    return (ACTIVATION_FACTOR * activation_bytes(shape, arch, deepest) + state + 2 * weights) / MB
+    return (
+        OVERHEAD_MB + (ACTIVATION_FACTOR * activation_bytes(shape, arch, deepest) + state + 2 * weights) / MB
+    )
 
 
 def available_mb(device: torch.device) -> float:
@@ -71,6 +74,22 @@ def check_memory(cfg: Any, plan_: Any, shape: tuple[int, int], device: torch.dev
             f"lower size, optimizer.history_size or use optimizer=adam (force=true runs anyway)"
         )
     return needed
+
+
+def expected_device(cfg: Any) -> torch.device:
+    """The device the trainer will pick, known before building it (for the memory check)."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise NSTError(f"trainer.accelerator={accelerator} but no CUDA GPU is available (use auto or cpu)")
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def current_memory_mb() -> float:
+    """Resident memory of this process now (CPU); what a run's estimate adds to."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / MB
 
 
 def peak_memory_mb(device: torch.device) -> float:
