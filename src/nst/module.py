@@ -50,6 +50,7 @@ class StyleTransfer(pl.LightningModule):
         tv_weight: float,
         range_weight: float,
         optimizer: OptimizerFactory,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -72,6 +73,8 @@ class StyleTransfer(pl.LightningModule):
                 feats = encoder(style_image)
                 for name in self.style_layers:
                     self.register_buffer(f"style_{name}", gram_matrix(feats[name]), persistent=False)
+        if compile:  # after the targets: their (other-sized) images would force a second compilation
+            self.encoder = torch.compile(encoder)
 
     # The encoder is frozen and large: keep it out of checkpoints.
     def state_dict(self, *args, **kwargs):  # type: ignore[override]
