@@ -416,7 +416,7 @@ def bench_case(backbone: str, size: int, args: argparse.Namespace, device: torch
             cpu_times[name].append(cpu)
     initial = None
     results: dict[str, dict] = {}
-    for name, impl in impls.items():
+    for name in impls:
         seconds = statistics.median(times[name])
         results[name] = {
             "seconds_per_eval": seconds,
@@ -578,7 +578,8 @@ def scaling_summary(cases: list[dict]) -> list[dict]:
 
 def scaling_table(rows: list[dict]) -> str:
     lines = [
-        f"{'backbone':<10} {'px':>5} {'MP':>6} {'s/eval':>8} {'s/MP':>7} {'t/lin':>6} {'MB':>7} {'MB/MP':>7} {'m/lin':>6}"
+        f"{'backbone':<10} {'px':>5} {'MP':>6} {'s/eval':>8} {'s/MP':>7} {'t/lin':>6} "
+        f"{'MB':>7} {'MB/MP':>7} {'m/lin':>6}"
     ]
     for r in rows:
         lines.append(
