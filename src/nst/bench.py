@@ -50,10 +50,10 @@ from nst.encoder import (
 )
 from nst.errors import NSTError
 from nst.images import load_image
-from nst.module import StyleTransfer
+from nst.module import StyleTransfer, fast_math
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-IMPLS = ("baseline", "baseline_truncated", "ours")
+IMPLS = ("baseline", "baseline_like", "ours")
 Evaluate = Callable[[], torch.Tensor]
 
 
@@ -165,8 +165,11 @@ class _StyleLoss(nn.Module):
 class Baseline:
     """The PyTorch tutorial's model: ``features`` walked module by module, loss modules inserted."""
 
-    def __init__(self, problem: Problem, truncate: bool = False) -> None:
+    def __init__(self, problem: Problem, truncate: bool = False, flush_denormal: bool = False) -> None:
         p = problem
+        self.flush_denormal = (
+            flush_denormal  # the textbook leaves x86 denormals on (slow); like-for-like flushes
+        )
         features: list[nn.Module] = []
         params = iter(p.params)
         for name in layer_names(p.arch):  # the whole `features`, as torchvision builds it
@@ -205,6 +208,7 @@ class Baseline:
 
     def evaluate(self) -> torch.Tensor:
         """The tutorial's closure: clamp in place, zero the gradient, forward, weighted sum, backward."""
+        torch.set_flush_denormal(self.flush_denormal)
         with torch.no_grad():
             self.image.clamp_(0, 1)
         self.image.grad = None
@@ -254,6 +258,7 @@ class Ours:
         self.image = self.module.image
 
     def evaluate(self) -> torch.Tensor:
+        fast_math(self.image.device)  # what on_fit_start sets for the run (interleaving resets it)
         self.image.grad = None
         loss = self.module.losses()["loss/total"]
         loss.backward()
@@ -272,6 +277,8 @@ def build(impl: str, problem: Problem, compile: bool = False) -> Baseline | Ours
         return Ours(problem, compile=compile)
     if impl == "ours_nchw":
         return Ours(problem, channels_last=False)
+    if impl == "baseline_like":  # the same textbook code computing only what ours computes, FTZ on
+        return Baseline(problem, truncate=True, flush_denormal=True)
     return Baseline(problem, truncate=impl == "baseline_truncated")
 
 
@@ -487,7 +494,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nst.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="128,256,512", help="longest edges in px, comma-separated")
     parser.add_argument("--backbones", default="vgg16_hed,vgg19", help="config names, comma-separated")
-    parser.add_argument("--impls", default=",".join(IMPLS), help=f"of {IMPLS + ('ours_nchw',)}")
+    parser.add_argument(
+        "--impls", default=",".join(IMPLS), help=f"of {IMPLS + ('baseline_truncated', 'ours_nchw')}"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed evaluations per implementation")
     parser.add_argument("--warmup", type=int, default=2, help="untimed evaluations first")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
