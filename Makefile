@@ -48,5 +48,8 @@ tensorboard: $(STAMP) ## open TensorBoard on every run and sweep (LOGDIR=... to 
 	@mkdir -p outputs multirun
 	$(VENV)/bin/tensorboard $(if $(LOGDIR),--logdir $(LOGDIR),--logdir_spec outputs:outputs,multirun:multirun)
 
+bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px -> bench/latest.json (ARGS="--sizes 128,256 ...")
+	$(PY) -m nst.bench $(ARGS)
+
 clean: ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun lightning_logs .pytest_cache

@@ -295,7 +295,8 @@ def completed_metrics(out_dir: Path) -> dict[str, Any] | None:
 
 def _make_trainer(cfg: DictConfig, logger: TensorBoardLogger, callbacks: list[pl.Callback], out_dir: Path):
     options = OmegaConf.to_container(cfg.trainer, resolve=True)
-    options["deterministic"] = bool(cfg.get("deterministic", False)) or options.get("deterministic", False)
+    if cfg.get("deterministic"):
+        options.update(deterministic=True, benchmark=False)  # autotuned kernels may differ run to run
     try:
         return pl.Trainer(
             **options,
@@ -425,6 +426,7 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
                 range_weight=float(cfg.range_weight),
                 optimizer=instantiate(cfg.optimizer),
                 optimizer_state=optimizer_state,
+                compile=bool(cfg.get("compile", False)),
             )
             remaining = plan_.steps[scale_index] - step_in_scale
             try:

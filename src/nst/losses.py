@@ -9,6 +9,10 @@ import torch.nn.functional as F
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix F F^T / (C * H * W) per image, as in the course report and the PyTorch tutorial."""
     batch, channels, height, width = features.shape
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        # NHWC features flatten to (B, HW, C) as a view; the NCHW reshape would copy them every step.
+        flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
     flat = features.reshape(batch, channels, height * width)
     return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
 

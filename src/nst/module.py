@@ -32,6 +32,15 @@ def step_loader(steps: int) -> DataLoader:
     return DataLoader(StepIndices(steps), batch_size=None, shuffle=False, num_workers=0)
 
 
+def fast_math(device: torch.device) -> None:
+    """Process-wide numeric settings of the hot path (measured by `make bench`, see docs/speed.md)."""
+    if device.type == "cuda":  # TF32 convs and Gram matmuls on Ampere+ (make bench --no-fast-gpu-math)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    else:  # denormal gradients in deep layers cost up to 5x per evaluation on x86 CPUs; flush them
+        torch.set_flush_denormal(True)
+
+
 class StyleTransfer(pl.LightningModule):
     """Optimises ``image`` against content activations and style Gram matrices of a frozen encoder.
 
@@ -52,6 +61,7 @@ class StyleTransfer(pl.LightningModule):
         range_weight: float,
         optimizer: OptimizerFactory,
         optimizer_state: dict | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -77,6 +87,8 @@ class StyleTransfer(pl.LightningModule):
                 feats = encoder(style_image)
                 for name in self.style_layers:
                     self.register_buffer(f"style_{name}", gram_matrix(feats[name]), persistent=False)
+        if compile:  # after the targets: their (other-sized) images would force a second compilation
+            self.encoder = torch.compile(encoder)
 
     # The encoder is frozen and large: keep it out of checkpoints.
     def state_dict(self, *args, **kwargs):  # type: ignore[override]
@@ -133,6 +145,9 @@ class StyleTransfer(pl.LightningModule):
         self.last_terms = {name: value.detach() for name, value in terms.items()}
         self.log("loss", total, prog_bar=True, logger=False)
         return total
+
+    def on_fit_start(self) -> None:
+        fast_math(self.device)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         optimizer = self.optimizer_factory([self.image])

@@ -1,0 +1,68 @@
+"""The benchmark compares like with like, and `python -m nst.bench` writes a complete report."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nst.backbones import random_vgg_params
+from nst.bench import Baseline, Ours, Problem, compose_config
+from nst.encoder import canonical_layers
+
+
+def tiny_problem(preprocessing: str) -> Problem:
+    cfg = compose_config("random")
+    generator = torch.Generator().manual_seed(0)
+    return Problem(
+        backbone="random",
+        weights="random",
+        arch="vgg19",
+        preprocessing=preprocessing,
+        params=random_vgg_params("vgg19", 0),
+        content_layers=canonical_layers(list(cfg.content_layers), "vgg19"),
+        style_layers=canonical_layers(list(cfg.style_layers), "vgg19"),
+        content_weight=1.0,
+        style_weight=1e6,
+        range_weight=float(cfg.range_weight),
+        optimizer=cfg.optimizer,
+        content=torch.rand(1, 3, 40, 48, generator=generator),
+        style=torch.rand(1, 3, 48, 36, generator=generator),
+        device=torch.device("cpu"),
+    )
+
+
+@pytest.mark.parametrize("preprocessing", ["imagenet", "caffe"])
+def test_baseline_and_ours_compute_the_same_loss_and_gradient(preprocessing):
+    problem = tiny_problem(preprocessing)
+    start = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(1))  # inside [0, 1]
+    results = []
+    for impl in (Baseline(problem), Baseline(problem, truncate=True, flush_denormal=True), Ours(problem)):
+        impl.image.data.copy_(start)
+        loss = impl.evaluate()
+        results.append((loss.item(), impl.image.grad.clone()))
+    reference_loss, reference_grad = results[0]
+    assert reference_loss > 0
+    for loss, grad in results[1:]:
+        assert loss == pytest.approx(reference_loss, rel=1e-4)
+        torch.testing.assert_close(grad, reference_grad, rtol=1e-3, atol=1e-3 * reference_grad.abs().max())
+
+
+def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "nst.bench", "--sizes", "48", "--backbones", "random"]
+    command += ["--impls", "baseline,ours", "--repeats", "1", "--warmup", "1", "--max-evals", "5"]
+    done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert {"cpu", "cores", "torch"} <= set(report["machine"])
+    (case,) = report["cases"]
+    assert case["size"] == 48 and case["pixels"] > 0 and case["initial_loss"] > case["loss_target"] > 0
+    assert set(case["impls"]) == {"baseline", "ours"}
+    for result in case["impls"].values():
+        for key in ("seconds_per_eval", "evals_per_second", "cpu_seconds_per_eval", "peak_memory_mb"):
+            assert result[key] > 0, key
+        assert result["to_target"]["evaluations"] > 0
+    assert case["impls"]["ours"]["speedup_vs_baseline"] > 0
+    assert "baseline" in done.stdout and "s/eval" in done.stdout
