@@ -61,6 +61,9 @@ def installed_hed_weights() -> Path | None:
 
 def load_hed_vgg16(weights: str | None = None) -> ConvParams:
     """The 13 conv layers of HED's VGG-16, as torch OIHW tensors (Caffe input convention)."""
+    cached = cache_dir() / "backbones" / f"vgg16_hed-{HED_WEIGHTS_SHA256[:16]}.pt"
+    if cached.is_file() and not weights:  # converted before: the package itself is not needed
+        return torch.load(cached, weights_only=True)
     source = Path(weights).expanduser() if weights else installed_hed_weights()
     if source is None:
         raise NSTError(
@@ -69,9 +72,6 @@ def load_hed_vgg16(weights: str | None = None) -> ConvParams:
         )
     if not source.is_file():
         raise NSTError(f"vgg16_hed weights file not found: {source}")
-    cached = cache_dir() / "backbones" / f"vgg16_hed-{HED_WEIGHTS_SHA256[:16]}.pt"
-    if cached.is_file() and not weights:
-        return torch.load(cached, weights_only=True)
     digest = sha256_of(source)
     if digest != HED_WEIGHTS_SHA256:
         raise NSTError(

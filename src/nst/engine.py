@@ -358,6 +358,7 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
 
     def metrics(status: str, result: torch.Tensor, image_path: Path, **extra: Any) -> dict[str, Any]:
         assert module is not None
+        module.to(device)  # Lightning's teardown moves the module back to the CPU after fit
         with torch.no_grad():
             final = {k: float(v) for k, v in module.losses(result.to(device)).items()}
         ordered = sorted(step_seconds)
