@@ -1,6 +1,7 @@
 """Build the ablation report (Markdown + PNG figures + summary.json) from the sweep outputs alone.
 
-python experiments/ablations/report.py --runs multirun/ablations/vgg16_hed --out experiments/ablations/vgg16_hed
+python experiments/ablations/report.py --runs multirun/ablations/vgg16_hed \
+    --out experiments/ablations/vgg16_hed
 
 Every number is computed here from each job's result.png, metrics.json, .hydra/config.yaml and
 TensorBoard events; nothing is typed in.
@@ -64,7 +65,12 @@ def load_job(path: Path) -> Job | None:
     hydra_cfg = OmegaConf.load(path / ".hydra" / "hydra.yaml")
     image = to_tensor(Image.open(path / "result.png").convert("RGB"))
     return Job(
-        path.name, path, int(hydra_cfg.hydra.job.num), OmegaConf.load(path / ".hydra" / "config.yaml"), metrics, image
+        path.name,
+        path,
+        int(hydra_cfg.hydra.job.num),
+        OmegaConf.load(path / ".hydra" / "config.yaml"),
+        metrics,
+        image,
     )
 
 
@@ -106,7 +112,9 @@ def to_numpy(image: torch.Tensor):
     return image[0].clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def grid(panels: list[tuple[str, Any]], path: Path, columns: int | None = None, cmap: str | None = None) -> None:
+def grid(
+    panels: list[tuple[str, Any]], path: Path, columns: int | None = None, cmap: str | None = None
+) -> None:
     """A row-major grid of images, each titled; a 2-D array panel is drawn with ``cmap``."""
     columns = columns or len(panels)
     rows = -(-len(panels) // columns)
@@ -153,7 +161,10 @@ def difference_map(a: torch.Tensor, b: torch.Tensor):
 
 def setting(job: Job) -> str:
     m = job.metrics
-    return f"{m['backbone']}, {m['size']} px, {m['steps']} steps of {job.cfg.optimizer.get('line_search_fn') and 'L-BFGS (strong Wolfe)' or 'L-BFGS (no line search)'}, {m['init']} init"
+    optimizer = (
+        "L-BFGS (strong Wolfe)" if job.cfg.optimizer.get("line_search_fn") else "L-BFGS (no line search)"
+    )
+    return f"{m['backbone']}, {m['size']} px, {m['steps']} steps of {optimizer}, {m['init']} init"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -175,7 +186,16 @@ def content_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         numbers[job.name] = score | {"content_loss": job.metrics["loss"]["content"]}
         panels.append((f"{job.name}\nPSNR {score['psnr_db']:.1f} dB, SSIM {score['ssim']:.2f}", job.image))
         layers = ", ".join(job.metrics["content_layers"])
-        rows.append([job.name, layers, score["psnr_db"], score["ssim"], job.metrics["loss"]["content"], job.metrics["wall_seconds"]])
+        rows.append(
+            [
+                job.name,
+                layers,
+                score["psnr_db"],
+                score["ssim"],
+                job.metrics["loss"]["content"],
+                job.metrics["wall_seconds"],
+            ]
+        )
     grid(panels, out / "content_layers.png", columns=min(len(panels), 4))
     curves_plot(jobs, "loss/content", out / "content_layers_curves.png", "content loss")
     first, last = jobs[0].name, jobs[-1].name
@@ -184,8 +204,8 @@ def content_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
 ![content reconstruction](content_layers.png)
 
 *Figure 1: reconstructing `{jobs[0].cfg.content}` from white noise with the content loss at one layer group
-({setting(jobs[0])}). PSNR falls from {numbers[first]['psnr_db']:.1f} dB ({first}) to
-{numbers[last]['psnr_db']:.1f} dB ({last}): deeper layers keep the layout and lose the exact pixels.*
+({setting(jobs[0])}). PSNR falls from {numbers[first]["psnr_db"]:.1f} dB ({first}) to
+{numbers[last]["psnr_db"]:.1f} dB ({last}): deeper layers keep the layout and lose the exact pixels.*
 
 {table(["layer group", "layers", "PSNR (dB)", "SSIM", "final content loss", "seconds"], rows)}
 
@@ -218,13 +238,15 @@ def content_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         cmap="inferno",
     )
     rows = [[job.name, numbers[job.name]["psnr_db"], job.metrics["loss"]["content"]] for job in jobs]
-    text = f"""## 2. Two random initialisations of content reconstruction ({', '.join(a.metrics['content_layers'])})
+    layers = ", ".join(a.metrics["content_layers"])
+    text = f"""## 2. Two random initialisations of content reconstruction ({layers})
 
 ![content seeds](content_seeds.png)
 
-*Figure 2: two seeds ({setting(a)}) and their per-pixel absolute difference (RGB mean, scale 0 to {DIFF_SCALE}).
-Mean absolute difference {numbers['pixel_mean_abs_difference']:.4f}; PSNR between the two results
-{numbers['psnr_between_seeds_db']:.1f} dB.*
+*Figure 2: two seeds ({setting(a)}) and their per-pixel absolute difference
+(RGB mean, scale 0 to {DIFF_SCALE}).
+Mean absolute difference {numbers["pixel_mean_abs_difference"]:.4f}; PSNR between the two results
+{numbers["psnr_between_seeds_db"]:.1f} dB.*
 
 {table(["seed", "PSNR vs photo (dB)", "final content loss"], rows)}
 """
@@ -252,8 +274,9 @@ def texture_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
 
 *Figure 3: texture synthesis from white noise with the style loss at one layer group ({setting(jobs[0])}).
 Titles give the mean relative Gram distance to the style image at the fixed evaluation layers
-{', '.join(layers)} (0 = identical statistics); the white-noise start scores {numbers['white_noise']['mean']:.3f},
-the closest group is {best} ({numbers[best]['mean']:.3f}).*
+{", ".join(layers)} (0 = identical statistics); the white-noise start scores
+{numbers["white_noise"]["mean"]:.3f},
+the closest group is {best} ({numbers[best]["mean"]:.3f}).*
 
 Relative Gram distance ||G(x) - G(style)|| / ||G(style)|| per evaluation layer:
 
@@ -276,7 +299,9 @@ def texture_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         "gram_distance_white_noise_to_style": noise,
     }
     for job in jobs:
-        numbers[job.name] = {"gram_distance_to_style": mean_gram_distance(gram_distances(encoder, job.image, style))}
+        numbers[job.name] = {
+            "gram_distance_to_style": mean_gram_distance(gram_distances(encoder, job.image, style))
+        }
     grid(
         [
             ("style image", style),
@@ -289,18 +314,24 @@ def texture_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
     )
     rows = [
         ["Gram distance between the two seeds", numbers["gram_distance_between_seeds"]],
-        *[[f"Gram distance {job.name} to style", numbers[job.name]["gram_distance_to_style"]] for job in jobs],
+        *[
+            [f"Gram distance {job.name} to style", numbers[job.name]["gram_distance_to_style"]]
+            for job in jobs
+        ],
         ["Gram distance white noise to style", noise],
         ["pixel mean absolute difference between seeds", numbers["pixel_mean_abs_difference"]],
         ["PSNR between seeds (dB)", numbers["psnr_between_seeds_db"]],
     ]
-    text = f"""## 4. Two random initialisations of texture synthesis (`{a.cfg.style}`, {', '.join(a.metrics['style_layers'])})
+    layers = ", ".join(a.metrics["style_layers"])
+    text = f"""## 4. Two random initialisations of texture synthesis (`{a.cfg.style}`, {layers})
 
 ![texture seeds](texture_seeds.png)
 
-*Figure 4: two seeds ({setting(a)}) and their per-pixel absolute difference (RGB mean, scale 0 to {DIFF_SCALE}).
-Globally similar: their Gram statistics differ by {numbers['gram_distance_between_seeds']:.3f} (white noise
-to style: {noise:.3f}); locally different: mean absolute pixel difference {numbers['pixel_mean_abs_difference']:.3f}.*
+*Figure 4: two seeds ({setting(a)}) and their per-pixel absolute difference
+(RGB mean, scale 0 to {DIFF_SCALE}).
+Globally similar: their Gram statistics differ by {numbers["gram_distance_between_seeds"]:.3f} (white noise
+to style: {noise:.3f}); locally different: mean absolute pixel difference
+{numbers["pixel_mean_abs_difference"]:.3f}.*
 
 {table(["measure (mean over " + ", ".join(GRAM_EVAL_LAYERS) + ")", "value"], rows)}
 """
@@ -321,17 +352,28 @@ def init_study(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
     grid(panels, out / "init.png")
     curves_plot(jobs, "loss/total", out / "init_curves.png", "total loss")
     rows = [
-        [job.name, m["total"], m["content"], m["style"], m["steps"], m["evaluations"], m["wall_seconds"], m["seconds_per_step"]]
+        [
+            job.name,
+            m["total"],
+            m["content"],
+            m["style"],
+            m["steps"],
+            m["evaluations"],
+            m["wall_seconds"],
+            m["seconds_per_step"],
+        ]
         for job, m in ((job, numbers[job.name]) for job in jobs)
     ]
+    header = ["init", "total loss", "content loss", "style loss", "steps", "evaluations", "seconds"]
+    header.append("s/step (median)")
     text = f"""## 5. Style transfer: content init vs noise init
 
 ![init study](init.png)
 
 *Figure 5: `{jobs[0].cfg.content}` in the style of `{jobs[0].cfg.style}` started from the content photo
-and from white noise, same optimizer and steps ({jobs[0].metrics['backbone']}, {jobs[0].metrics['size']} px).*
+and from white noise, same optimizer and steps ({jobs[0].metrics["backbone"]}, {jobs[0].metrics["size"]} px).*
 
-{table(["init", "total loss", "content loss", "style loss", "steps", "evaluations", "seconds", "s/step (median)"], rows)}
+{table(header, rows)}
 
 ![total loss curves](init_curves.png)
 
@@ -348,19 +390,34 @@ def gallery(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
     panels += [(name, reference(by_pair[(contents[0], name)], "style")) for name in styles]
     for content_name in contents:
         panels.append((content_name, reference(by_pair[(content_name, styles[0])], "content")))
-        panels += [(f"{content_name} x {s}", by_pair[(content_name, s)].image if (content_name, s) in by_pair else None) for s in styles]
+        panels += [
+            (
+                f"{content_name} x {s}",
+                by_pair[(content_name, s)].image if (content_name, s) in by_pair else None,
+            )
+            for s in styles
+        ]
     grid(panels, out / "gallery.png", columns=len(styles) + 1)
     numbers = {job.name: job.metrics["loss"] | {"wall_seconds": job.metrics["wall_seconds"]} for job in jobs}
     rows = [
-        [job.cfg.content, job.cfg.style, job.metrics["loss"]["total"], job.metrics["loss"]["content"], job.metrics["loss"]["style"], job.metrics["wall_seconds"]]
+        [
+            job.cfg.content,
+            job.cfg.style,
+            job.metrics["loss"]["total"],
+            job.metrics["loss"]["content"],
+            job.metrics["loss"]["style"],
+            job.metrics["wall_seconds"],
+        ]
         for job in jobs
     ]
+    style_names = ", ".join(jobs[0].metrics["style_layers"])
+    content_names = ", ".join(jobs[0].metrics["content_layers"])
     text = f"""## 6. Gallery
 
 ![gallery](gallery.png)
 
 *Figure 6: every style (top row) on every content photograph (left column); {setting(jobs[0])},
-Gatys et al.'s layers ({', '.join(jobs[0].metrics['style_layers'])} for style, {', '.join(jobs[0].metrics['content_layers'])} for content).*
+Gatys et al.'s layers ({style_names} for style, {content_names} for content).*
 
 {table(["content", "style", "total loss", "content loss", "style loss", "seconds"], rows)}
 """
@@ -389,7 +446,9 @@ def build(runs: Path, out: Path) -> dict[str, Any]:
         text, numbers = BUILDERS[study](jobs, out)
         seconds = sum(job.metrics["wall_seconds"] for job in jobs)
         total_seconds += seconds
-        sections.append(text + f"\n*{len(jobs)} jobs, {seconds:.0f} s of optimisation; runs in `{runs / study}`.*\n")
+        sections.append(
+            text + f"\n*{len(jobs)} jobs, {seconds:.0f} s of optimisation; runs in `{runs / study}`.*\n"
+        )
         summary[study] = numbers | {"jobs": [job.name for job in jobs], "wall_seconds": seconds}
     summary["total_wall_seconds"] = total_seconds
     summary["missing_studies"] = missing
@@ -407,8 +466,12 @@ computed from the jobs' images, metrics.json and TensorBoard events. Optimisatio
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, required=True, help="ABLATIONS_DIR/BACKBONE: one folder per study")
-    parser.add_argument("--out", type=Path, required=True, help="where README.md, the PNGs and summary.json go")
+    parser.add_argument(
+        "--runs", type=Path, required=True, help="ABLATIONS_DIR/BACKBONE: one folder per study"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="where README.md, the PNGs and summary.json go"
+    )
     args = parser.parse_args(argv)
     if not args.runs.is_dir():
         print(f"report: error: no sweep outputs at {args.runs} (run `make ablations` first)", file=sys.stderr)
