@@ -118,7 +118,7 @@ class StyleTransfer(pl.LightningModule):
         terms = {"loss/content": content_sum, "loss/style": style_sum}
         if self.range_weight:
             # Pixels are optimised freely and clamped only at export; this soft wall keeps them near
-            # [0, 1] so the clamp changes little (measured: noise-init style loss after export 444
+            # [0, 1] so the clamp changes little (measured: noise-init total loss after export 444
             # without it, 19.5 with it). A hard clamp in the loss kills the gradient of pixels that
             # overshoot once, and an in-place clamp corrupts L-BFGS's curvature pairs.
             excess = (image - 1).relu().square().mean() + (-image).relu().square().mean()
