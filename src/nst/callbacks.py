@@ -15,7 +15,7 @@ from nst.checkpoint import Interrupted, StopFlag
 class ProgressBar(TQDMProgressBar):
     """Lightning's bar, showing the current loss (and the scale) without the logger version."""
 
-    def __init__(self, description: str = "") -> None:
+    def __init__(self, description: str = "steps") -> None:
         super().__init__()
         self.description = description
 
