@@ -1,6 +1,7 @@
 """The command-line contract, run as a user runs it (a subprocess), and every bad input of the engine."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,13 @@ def test_completed_run_is_skipped_when_asked(tmp_path):
     third = run_nst(*args, cwd=tmp_path)
     assert third.returncode == 0 and "already completed" not in third.stdout
     assert (tmp_path / "run/result.png").is_file()
+
+
+def test_the_readme_mode_commands_run(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = re.findall(r"^\| [a-z ]+ \| `python -m nst ([^`]+)` \|", readme, flags=re.M)
+    assert len(commands) == 3, commands  # style transfer, content reconstruction, texture synthesis
+    for index, command in enumerate(commands):
+        result = run_nst(*command.split(), "size=32", "steps=2", f"hydra.run.dir=r{index}", cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr[-1000:])
+        assert json.loads((tmp_path / f"r{index}/metrics.json").read_text())["status"] == "completed"
