@@ -90,15 +90,6 @@ class StyleTransfer(pl.LightningModule):
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
 
-    # The encoder is frozen and large: keep it out of checkpoints.
-    def state_dict(self, *args, **kwargs):  # type: ignore[override]
-        state = super().state_dict(*args, **kwargs)
-        prefix = kwargs.get("prefix", "")
-        return {k: v for k, v in state.items() if not k.startswith(f"{prefix}encoder.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
-        return super().load_state_dict(state_dict, strict=False, assign=assign)
-
     def content_targets(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"content_{name}") for name in self.content_layers}
 
