@@ -208,8 +208,12 @@ class Images:
 
     def check(self, size: int) -> None:
         """Every image is big enough for the deepest layer at ``size`` (no pixel is resized here)."""
-        sources = [("the content image", self.content, size), ("the result", self.style, size)]
-        sources.append(("the style image", self.style, max(1, round(size * self.style_scale))))
+        sources = [
+            ("the content image", self.content, size),
+            ("the style image", self.style, max(1, round(size * self.style_scale))),
+        ]
+        if self.content is None:  # texture synthesis: the result takes the style's shape at `size`
+            sources.append(("the result", self.style, size))
         for what, image, edge in sources:
             if image is None:
                 continue
