@@ -434,34 +434,33 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
                 compile=bool(cfg.get("compile", False)),
             )
             remaining = plan_.steps[scale_index] - step_in_scale
+            stopped: Interrupted | Diverged | None = None
             try:
                 trainer.fit(module, train_dataloaders=step_loader(remaining))
-            except Interrupted as stopped:
-                steps_done = monitor.step(trainer)
-                evaluations += module.evaluations
-                step_seconds += monitor.step_seconds
-                path = save_image(module.export(), out_dir / "result.png")
-                metrics("interrupted", module.export(), path, signal=str(stopped))
+            except (Interrupted, Diverged) as error:
+                stopped = error
+            steps_done = monitor.step(trainer)
+            evaluations += module.evaluations
+            step_seconds += monitor.step_seconds
+            if isinstance(stopped, Interrupted):
+                current = module.export()
+                metrics(
+                    "interrupted", current, save_image(current, out_dir / "result.png"), signal=str(stopped)
+                )
                 raise RunStopped(
                     f"interrupted ({stopped}) at step {steps_done}: image and checkpoint saved in "
                     f"{out_dir}; continue with resume={out_dir}",
                     128 + stopped.signum,
-                ) from None
-            except Diverged as diverged:
-                steps_done = monitor.step(trainer)
-                evaluations += module.evaluations
-                step_seconds += monitor.step_seconds
+                )
+            if isinstance(stopped, Diverged):
                 kept = module.last_finite.detach().clamp(0, 1)
                 path = save_image(kept, out_dir / "result.png")
-                metrics("diverged", kept, path, error=str(diverged))
+                metrics("diverged", kept, path, error=str(stopped))
                 raise RunStopped(
-                    f"diverged: {diverged} (step {steps_done}); the last finite image is in {path}; "
+                    f"diverged: {stopped} (step {steps_done}); the last finite image is in {path}; "
                     f"lower optimizer.lr or the loss weights",
                     EXIT_DIVERGED,
-                ) from None
-            steps_done += remaining
-            evaluations += module.evaluations
-            step_seconds += monitor.step_seconds
+                )
             image = module.image.detach().to("cpu")
             optimizer_state = None  # a new scale starts a fresh L-BFGS history
             step_in_scale = 0
