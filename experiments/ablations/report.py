@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,19 +224,30 @@ def pair_numbers(a: Job, b: Job) -> dict[str, float]:
     }
 
 
+def seed_grid(reference: tuple[str, Any], a: Job, b: Job, caption: Callable[[Job], str], path: Path) -> None:
+    """The reference, both seeds' results (captioned) and their per-pixel difference, in one row."""
+    grid(
+        [
+            reference,
+            (f"{a.name}: {caption(a)}", a.image),
+            (f"{b.name}: {caption(b)}", b.image),
+            (f"|{a.name} - {b.name}|", difference_map(a.image, b.image)),
+        ],
+        path,
+        cmap="inferno",
+    )
+
+
 def content_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
     a, b = jobs[:2]
     content = reference(a, "content")
     numbers = pair_numbers(a, b) | {job.name: {"psnr_db": psnr(job.image, content)} for job in jobs}
-    grid(
-        [
-            ("content photo", content),
-            (f"{a.name}: PSNR {numbers[a.name]['psnr_db']:.1f} dB", a.image),
-            (f"{b.name}: PSNR {numbers[b.name]['psnr_db']:.1f} dB", b.image),
-            (f"|{a.name} - {b.name}|", difference_map(a.image, b.image)),
-        ],
+    seed_grid(
+        ("content photo", content),
+        a,
+        b,
+        lambda job: f"PSNR {numbers[job.name]['psnr_db']:.1f} dB",
         out / "content_seeds.png",
-        cmap="inferno",
     )
     rows = [[job.name, numbers[job.name]["psnr_db"], job.metrics["loss"]["content"]] for job in jobs]
     layers = ", ".join(a.metrics["content_layers"])
@@ -302,15 +314,12 @@ def texture_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         numbers[job.name] = {
             "gram_distance_to_style": mean_gram_distance(gram_distances(encoder, job.image, style))
         }
-    grid(
-        [
-            ("style image", style),
-            (f"{a.name}: Gram {numbers[a.name]['gram_distance_to_style']:.3f}", a.image),
-            (f"{b.name}: Gram {numbers[b.name]['gram_distance_to_style']:.3f}", b.image),
-            (f"|{a.name} - {b.name}|", difference_map(a.image, b.image)),
-        ],
+    seed_grid(
+        ("style image", style),
+        a,
+        b,
+        lambda job: f"Gram {numbers[job.name]['gram_distance_to_style']:.3f}",
         out / "texture_seeds.png",
-        cmap="inferno",
     )
     rows = [
         ["Gram distance between the two seeds", numbers["gram_distance_between_seeds"]],
