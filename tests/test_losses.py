@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from nst.losses import content_terms, gram_matrix, style_terms, total_variation
@@ -15,6 +16,30 @@ def test_gram_ignores_spatial_arrangement():
     features = torch.randn(1, 8, 6, 6, generator=torch.Generator().manual_seed(0))
     shuffled = features.flatten(2)[..., torch.randperm(36)].reshape(1, 8, 6, 6)
     torch.testing.assert_close(gram_matrix(features), gram_matrix(shuffled))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradient_matches_autograd_of_the_definition(batch, channels_last):
+    """The hand-written one-matmul backward equals autograd's through ``F F^T``, any target."""
+    gen = torch.Generator().manual_seed(batch)
+    features = torch.randn(batch, 5, 4, 3, generator=gen, dtype=torch.float64)
+    if channels_last:
+        features = features.contiguous(memory_format=torch.channels_last)
+    target = torch.randn(batch, 5, 5, generator=gen, dtype=torch.float64)  # not symmetric on purpose
+    weights = torch.randn(batch, 5, 5, generator=gen, dtype=torch.float64)
+
+    def reference(x):
+        flat = x.reshape(batch, 5, 12)
+        return flat @ flat.transpose(1, 2) / 60
+
+    grads = []
+    for gram in (gram_matrix, reference):
+        x = features.clone().requires_grad_(True)
+        ((gram(x) - target) * weights).square().sum().backward()
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+    assert torch.autograd.gradcheck(gram_matrix, (features.clone().requires_grad_(True),))
 
 
 def test_style_and_content_terms_are_zero_at_target_and_positive_elsewhere():

@@ -6,15 +6,40 @@ import torch
 import torch.nn.functional as F
 
 
+class _Gram(torch.autograd.Function):
+    """``flat^T flat / n`` for ``flat`` of shape (B, N, C), with a one-matmul backward.
+
+    Autograd's own backward of ``a^T a`` makes two matmuls (one per operand) and adds them; the two
+    are the same product with the gradient transposed, so ``flat @ (g + g^T) / n`` is the whole
+    gradient (make bench: the Gram's forward + backward take half the time at 256 px on CPU).
+    """
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, n: int) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(flat)
+        ctx.n = n
+        if flat.shape[0] == 1:  # mm is faster than a batch of one bmm on oneDNN/MKL
+            return (flat[0].t() @ flat[0]).div_(n).unsqueeze(0)
+        return torch.bmm(flat.transpose(1, 2), flat).div_(n)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (flat,) = ctx.saved_tensors
+        sym = (grad + grad.transpose(1, 2)).div_(ctx.n)
+        if flat.shape[0] == 1:
+            return (flat[0] @ sym[0]).unsqueeze(0), None
+        return torch.bmm(flat, sym), None
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix F F^T / (C * H * W) per image, as in the course report and the PyTorch tutorial."""
     batch, channels, height, width = features.shape
-    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+    if features.is_contiguous(memory_format=torch.channels_last):
         # NHWC features flatten to (B, HW, C) as a view; the NCHW reshape would copy them every step.
         flat = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-        return torch.bmm(flat.transpose(1, 2), flat) / (channels * height * width)
-    flat = features.reshape(batch, channels, height * width)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
+    else:
+        flat = features.reshape(batch, channels, height * width).transpose(1, 2)
+    return _Gram.apply(flat, channels * height * width)
 
 
 def content_terms(
