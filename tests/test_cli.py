@@ -104,6 +104,7 @@ BAD_INPUTS = {
     "resume a run without checkpoint": (["resume=folder.png"], "no checkpoint.pt"),
     "no gpu": (["trainer.accelerator=gpu"], "no CUDA GPU is available"),
     "unknown accelerator": (["trainer.accelerator=tpu_v9"], "cannot build the trainer"),
+    "unknown precision": (["precision=fp16"], "unknown precision 'fp16'; valid: fp32, bf16"),
 }
 
 

@@ -163,7 +163,25 @@ def load_conv_params(backbone_cfg: Any) -> ConvParams:
     raise NSTError(f"unknown backbone source '{source}'; valid: hed, torchvision, random")
 
 
-def build_encoder(backbone_cfg: Any, layers: list[str]) -> nn.Module:
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def encoder_dtype(precision: Any) -> torch.dtype:
+    """The VGG's arithmetic for a ``precision`` config value (fp32 or bf16)."""
+    if str(precision) not in PRECISIONS:
+        raise NSTError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
+    return PRECISIONS[str(precision)]
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 convolutions in hardware (else bf16 is emulated and slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def build_encoder(backbone_cfg: Any, layers: list[str], precision: Any = "fp32") -> nn.Module:
     """A frozen encoder for ``backbone_cfg`` returning exactly ``layers`` (canonical names)."""
     return VGGEncoder(
         arch=backbone_cfg.arch,
@@ -171,4 +189,5 @@ def build_encoder(backbone_cfg: Any, layers: list[str]) -> nn.Module:
         preprocessing=backbone_cfg.preprocessing,
         layers=canonical_layers(layers, backbone_cfg.arch, backbone_cfg.name),
         pooling=backbone_cfg.get("pooling", "max"),
+        dtype=encoder_dtype(precision),
     )

@@ -131,6 +131,7 @@ class VGGEncoder(nn.Module):
         layers: Sequence[str],
         pooling: str = "max",
         channels_last: bool = True,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
         if arch not in BLOCKS:
@@ -174,14 +175,18 @@ class VGGEncoder(nn.Module):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        # bf16 convs (precision=bf16): the image, preprocessing, losses and optimiser stay float32;
+        # only the VGG body runs in bf16 and every requested activation comes back as float32.
+        self.dtype = dtype
+        self.body.to(dtype)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.preprocess(image)
+        x = self.preprocess(image).to(self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
         for name, module in zip(self.names, self.body):
             x = module(x)
             if name in self.layers:
-                out[name] = x
+                out[name] = x.float()  # a no-op in float32
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from nst import assets, checkpoint
-from nst.backbones import build_encoder
+from nst.backbones import build_encoder, encoder_dtype, native_bf16
 from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import Diverged, Interrupted, StopFlag
 from nst.encoder import canonical_layers, min_input_size
@@ -158,6 +159,7 @@ def plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     if init == "image" and not cfg.init.get("path"):
         raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
     _check_optimizer(cfg)
+    encoder_dtype(cfg.get("precision", "fp32"))
     output = Path(str(cfg.output)).expanduser() if cfg.output else None
     if output is not None:
         if output.suffix.lower() not in Image.registered_extensions():
@@ -327,7 +329,13 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
         images.check(size)  # every scale, now: not after an hour at the first one
     start_mb = current_memory_mb()
     estimate_mb = check_memory(cfg, plan_, images.shape_at(plan_.sizes[-1]), expected_device(cfg))
-    encoder = build_encoder(cfg.backbone, plan_.layers)
+    if cfg.get("precision") == "bf16" and not native_bf16(expected_device(cfg)):
+        print(
+            f"nst: note: precision=bf16 is emulated on this {expected_device(cfg).type} (no AVX512-BF16/"
+            "AMX): expect it to be slower than precision=fp32",
+            file=sys.stderr,
+        )
+    encoder = build_encoder(cfg.backbone, plan_.layers, cfg.get("precision", "fp32"))
     out_dir.mkdir(parents=True, exist_ok=True)
     logger = TensorBoardLogger(save_dir=str(out_dir), name="tb", version="", default_hp_metric=False)
     pl.seed_everything(int(cfg.seed), verbose=False)
@@ -385,6 +393,7 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
             "init": plan_.init,
             "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
             "device": str(device),
+            "precision": str(cfg.get("precision", "fp32")),
             "peak_memory_mb": round(peak_memory_mb(device), 1),
             "start_memory_mb": round(start_mb, 1),
             "memory_estimate_mb": round(estimate_mb, 1),
