@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed on one GPU: `make bench` at 512 and 1024 px, then the TF32/cuDNN and channels_last ablations.
+# Speed on one GPU: `make bench` at 512 and 1024 px (with bf16), then the TF32/cuDNN and channels_last ablations.
 # Assumes: a fresh clone, python3.11 on PATH (PYTHON=... to change), an NVIDIA driver, and pip
 # reaching PyPI (or PIP_FIND_LINKS / PIP_INDEX_URL pointing at a local wheelhouse with torch 2.14.1);
 # the content/style images come from assets/ or NST_ASSET_MIRROR. vgg19 runs on random weights unless
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nvidia-smi -L
 make setup
-make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,baseline_truncated,ours,ours_nchw --repeats 10 --out bench/gpu.json"
+make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,baseline_truncated,ours,ours_nchw,ours_bf16 --repeats 10 --out bench/gpu.json"
 make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,ours --repeats 10 --target-fraction 0 --no-memory --no-fast-gpu-math --out bench/gpu-no-tf32.json"
 make bench ARGS="--device cuda --scaling --sizes 128,256,512,1024 --backbones vgg16_hed --repeats 10 --out bench/gpu-scaling.json"
 if [[ "${BENCH_COMPILE:-0}" == 1 ]]; then
