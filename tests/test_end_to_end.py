@@ -123,6 +123,6 @@ def test_bf16_precision_matches_the_fp32_result(tmp_path):
     assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
     judged = initial_losses(96, result)  # the bf16 result scored by the float32 encoder
     start = initial_losses(96)
-    assert start["loss/style"] / judged["loss/style"] > 100  # measured 665x (fp32: 683x)
+    assert start["loss/style"] / judged["loss/style"] > 100  # measured 643x (fp32: 683x)
     ratio = judged["loss/total"] / fp32["loss"]["total"]
-    assert ratio < 1.1, ratio  # measured 1.012 (31.51 vs 31.13)
+    assert ratio < 1.1, ratio  # measured 1.038 (32.32 vs 31.13)

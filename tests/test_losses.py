@@ -42,6 +42,19 @@ def test_gram_gradient_matches_autograd_of_the_definition(batch, channels_last):
     assert torch.autograd.gradcheck(gram_matrix, (features.clone().requires_grad_(True),))
 
 
+def test_gram_of_bf16_features_is_float32_with_a_bf16_gradient():
+    features = torch.randn(1, 8, 6, 5, generator=torch.Generator().manual_seed(0))
+    half = features.bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    gram = gram_matrix(half)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram, gram_matrix(half.detach().float()))  # exact: computed in float32
+    gram.square().sum().backward()
+    full = half.detach().float().requires_grad_(True)
+    gram_matrix(full).square().sum().backward()
+    assert half.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(half.grad.float(), full.grad, rtol=0.02, atol=1e-3 * full.grad.abs().max())
+
+
 def test_style_and_content_terms_are_zero_at_target_and_positive_elsewhere():
     a = {"x": torch.randn(1, 8, 6, 6), "y": torch.randn(1, 4, 3, 3)}
     b = {k: v + 0.1 for k, v in a.items()}

@@ -176,7 +176,8 @@ class VGGEncoder(nn.Module):
         if channels_last:
             self.to(memory_format=torch.channels_last)
         # bf16 convs (precision=bf16): the image, preprocessing, losses and optimiser stay float32;
-        # only the VGG body runs in bf16 and every requested activation comes back as float32.
+        # only the VGG body runs in bf16, and its activations come back in bf16 (the losses compute
+        # in float32 from them).
         self.dtype = dtype
         self.body.to(dtype)
 
@@ -188,5 +189,5 @@ class VGGEncoder(nn.Module):
         for name, module in zip(self.names, self.body):
             x = module(x)
             if name in self.layers:
-                out[name] = x.float()  # a no-op in float32
+                out[name] = x
         return out

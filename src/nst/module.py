@@ -82,7 +82,7 @@ class StyleTransfer(pl.LightningModule):
             if content_image is not None:
                 feats = encoder(content_image)
                 for name in self.content_layers:
-                    self.register_buffer(f"content_{name}", feats[name].detach(), persistent=False)
+                    self.register_buffer(f"content_{name}", feats[name].float(), persistent=False)
             if style_image is not None:
                 feats = encoder(style_image)
                 for name in self.style_layers:
