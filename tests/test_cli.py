@@ -165,3 +165,11 @@ def test_the_readme_mode_commands_run(tmp_path):
         result = run_nst(*command.split(), "size=32", "steps=2", f"hydra.run.dir=r{index}", cwd=tmp_path)
         assert result.returncode == 0, (command, result.stderr[-1000:])
         assert json.loads((tmp_path / f"r{index}/metrics.json").read_text())["status"] == "completed"
+
+
+def test_progress_bar_in_a_log_redraws_about_ten_times_not_every_step(tmp_path):
+    result = run_nst("style=null", "size=32", "steps=40", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    redraws = [part for part in result.stdout.split("\r") if "steps:" in part]
+    assert "40/40" in redraws[-1]
+    assert len(redraws) <= 30, len(redraws)  # measured 23 (83 when it redrew every step)

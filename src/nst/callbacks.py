@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -13,10 +14,15 @@ from nst.checkpoint import Interrupted, StopFlag
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar, showing the current loss (and the scale) without the logger version."""
+    """Lightning's bar, showing the current loss (and the scale) without the logger version.
 
-    def __init__(self, description: str = "steps") -> None:
-        super().__init__()
+    Redrawn every step in a terminal; about ten times per fit when the output is a log file or a
+    pipe (CI, sweeps), where every redraw would stay behind as another line.
+    """
+
+    def __init__(self, description: str = "steps", steps: int = 0) -> None:
+        interactive = sys.stdout.isatty()
+        super().__init__(refresh_rate=1 if interactive else max(1, steps // 10))
         self.description = description
 
     def get_metrics(self, trainer, pl_module):  # type: ignore[override]

@@ -424,7 +424,7 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
             scales = f"scale {scale_index + 1}/{len(plan_.sizes)} ({size} px)" if len(plan_.sizes) > 1 else ""
             callbacks: list[pl.Callback] = [monitor]
             if cfg.progress_bar:
-                callbacks.append(ProgressBar(scales or "steps"))
+                callbacks.append(ProgressBar(scales or "steps", plan_.steps[scale_index] - step_in_scale))
             trainer = _make_trainer(cfg, logger, callbacks, out_dir)
             device = trainer.strategy.root_device
             module = StyleTransfer(
