@@ -13,7 +13,7 @@ make setup
 make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,baseline_truncated,ours,ours_nchw,ours_bf16 --repeats 10 --out bench/gpu.json"
 make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,ours --repeats 10 --target-fraction 0 --no-memory --no-fast-gpu-math --out bench/gpu-no-tf32.json"
 make bench ARGS="--device cuda --scaling --sizes 128,256,512,1024 --backbones vgg16_hed --repeats 10 --out bench/gpu-scaling.json"
-# The whole-run target: 300 L-BFGS steps at 512 px, Lightning loop included (about 10 s each).
+# The whole-run goal: 300 L-BFGS steps at 512 px in under 3 s, Lightning loop included (about 10 s each).
 for run in "optimizer=lbfgs precision=fp32" "optimizer=lbfgs precision=bf16" "optimizer=lbfgs_plain precision=bf16"; do
   dir="bench/gpu-run-${run//[ =]/-}"
   # shellcheck disable=SC2086  # $run holds several overrides
