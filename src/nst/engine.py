@@ -55,6 +55,7 @@ class Plan:
     style_layers: list[str]
     init: str
     output: Path | None
+    precision: str  # the VGG's arithmetic: fp32 or bf16
 
     @property
     def layers(self) -> list[str]:
@@ -159,7 +160,8 @@ def plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     if init == "image" and not cfg.init.get("path"):
         raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
     _check_optimizer(cfg)
-    encoder_dtype(cfg.get("precision", "fp32"))
+    precision = str(cfg.get("precision", "fp32"))  # run dirs from before the option have no key
+    encoder_dtype(precision)
     output = Path(str(cfg.output)).expanduser() if cfg.output else None
     if output is not None:
         if output.suffix.lower() not in Image.registered_extensions():
@@ -179,6 +181,7 @@ def plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         style_layers=style_layers,
         init=init,
         output=output,
+        precision=precision,
     )
 
 
@@ -328,14 +331,15 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
     for size in plan_.sizes:
         images.check(size)  # every scale, now: not after an hour at the first one
     start_mb = current_memory_mb()
-    estimate_mb = check_memory(cfg, plan_, images.shape_at(plan_.sizes[-1]), expected_device(cfg))
-    if cfg.get("precision") == "bf16" and not native_bf16(expected_device(cfg)):
+    target_device = expected_device(cfg)
+    estimate_mb = check_memory(cfg, plan_, images.shape_at(plan_.sizes[-1]), target_device)
+    if plan_.precision == "bf16" and not native_bf16(target_device):
         print(
-            f"nst: note: precision=bf16 is emulated on this {expected_device(cfg).type} (no AVX512-BF16/"
+            f"nst: note: precision=bf16 is emulated on this {target_device.type} (no AVX512-BF16/"
             "AMX): expect it to be slower than precision=fp32",
             file=sys.stderr,
         )
-    encoder = build_encoder(cfg.backbone, plan_.layers, cfg.get("precision", "fp32"))
+    encoder = build_encoder(cfg.backbone, plan_.layers, plan_.precision)
     out_dir.mkdir(parents=True, exist_ok=True)
     logger = TensorBoardLogger(save_dir=str(out_dir), name="tb", version="", default_hp_metric=False)
     pl.seed_everything(int(cfg.seed), verbose=False)
@@ -393,7 +397,7 @@ def run(cfg: DictConfig, out_dir: Path, resume: dict[str, Any] | None = None) ->
             "init": plan_.init,
             "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
             "device": str(device),
-            "precision": str(cfg.get("precision", "fp32")),
+            "precision": plan_.precision,
             "peak_memory_mb": round(peak_memory_mb(device), 1),
             "start_memory_mb": round(start_mb, 1),
             "memory_estimate_mb": round(estimate_mb, 1),
