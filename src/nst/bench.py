@@ -277,10 +277,14 @@ class Ours:
     def optimizer(self) -> torch.optim.Optimizer:
         return self.module.configure_optimizers()
 
-    def exported_loss(self) -> float:
-        """Float32 loss of the clamped image (what a user gets), whatever precision optimised it."""
+    def judged_loss(self, image: torch.Tensor) -> float:
+        """Float32 loss of ``image``, whatever precision optimises it."""
         with torch.no_grad():
-            return float(self.judge.module.losses(self.module.export())["loss/total"])
+            return float(self.judge.module.losses(image)["loss/total"])
+
+    def exported_loss(self) -> float:
+        """Float32 loss of the clamped image: what a user gets."""
+        return self.judged_loss(self.module.export())
 
 
 def build(impl: str, problem: Problem, compile: bool = False) -> Baseline | Ours:
@@ -333,8 +337,7 @@ def time_to_target(impl: Baseline | Ours, target: float, max_evals: int, device:
         value = loss.item()
         if isinstance(impl, Ours) and impl.judge is not impl:
             paused = time.perf_counter()
-            with torch.no_grad():
-                value = float(impl.judge.module.losses(impl.image.detach())["loss/total"])
+            value = impl.judged_loss(impl.image.detach())
             _sync(device)
             off_clock += time.perf_counter() - paused
         if value <= target:
