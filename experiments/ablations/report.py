@@ -30,7 +30,7 @@ from nst import assets  # noqa: E402
 from nst.backbones import build_encoder  # noqa: E402
 from nst.encoder import canonical_layers  # noqa: E402
 from nst.images import load_image, to_tensor  # noqa: E402
-from nst.metrics import (  # noqa: E402
+from nst.quality import (  # noqa: E402
     GRAM_EVAL_LAYERS,
     gram_distances,
     mean_abs_difference,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from nst.backbones import cache_dir, sha256_of
+from nst.files import cache_dir, sha256_of
 from nst.errors import NSTError
 
 MANIFEST = Path(__file__).resolve().parents[2] / "assets" / "manifest.yaml"

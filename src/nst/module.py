@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from nst.checkpoint import Diverged
-from nst.losses import content_terms, gram_matrix, style_terms, total_variation
+from nst.errors import Diverged
+from nst.losses import LossTerms, content_terms, gram_matrix, range_penalty, style_terms, total_variation
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -75,7 +75,7 @@ class StyleTransfer(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.optimizer_state = optimizer_state
         self.evaluations = 0
-        self.last_terms: dict[str, torch.Tensor] = {}
+        self.last_terms: LossTerms | None = None
         self.register_buffer("last_finite", self.image.detach().clone(), persistent=False)
         # Targets once, under no_grad; non-persistent so checkpoints hold only the image and optimizer.
         with torch.no_grad():
@@ -96,46 +96,34 @@ class StyleTransfer(pl.LightningModule):
     def style_targets(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"style_{name}") for name in self.style_layers}
 
-    def losses(self, image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Weighted total plus every unweighted term, named for logging."""
+    def losses(self, image: torch.Tensor | None = None) -> LossTerms:
+        """The weighted total and every unweighted term of ``image`` (default: the parameter)."""
         image = self.image if image is None else image
         features = self.encoder(image)
         content = content_terms(features, self.content_targets())
         style = style_terms(features, self.style_targets())
         zero = image.new_zeros(())
-        content_sum = sum(content.values(), zero)
-        style_sum = sum(style.values(), zero)
-        total = self.content_weight * content_sum + self.style_weight * style_sum
-        terms = {"loss/content": content_sum, "loss/style": style_sum}
+        total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(style.values(), zero)
+        extra: dict[str, torch.Tensor] = {}
         if self.range_weight:
-            # Pixels are optimised freely and clamped only at export; this soft wall keeps them near
-            # [0, 1] so the clamp changes little (measured: noise-init total loss after export 444
-            # without it, 19.5 with it). A hard clamp in the loss kills the gradient of pixels that
-            # overshoot once, and an in-place clamp corrupts L-BFGS's curvature pairs.
-            excess = (image - 1).relu().square().mean() + (-image).relu().square().mean()
-            total = total + self.range_weight * excess
-            terms["loss/range"] = excess
+            extra["range"] = range_penalty(image)
+            total = total + self.range_weight * extra["range"]
         if self.tv_weight:
-            tv = total_variation(image)
-            total = total + self.tv_weight * tv
-            terms["loss/tv"] = tv
-        terms = {"loss/total": total, **terms}
-        terms.update({f"content/{k}": v for k, v in content.items()})
-        terms.update({f"style/{k}": v for k, v in style.items()})
-        return terms
+            extra["tv"] = total_variation(image)
+            total = total + self.tv_weight * extra["tv"]
+        return LossTerms(total, content, style, extra)
 
     def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:
         self.evaluations += 1  # L-BFGS's line search may evaluate several times per step
         terms = self.losses()
-        total = terms["loss/total"]
-        if not torch.isfinite(total):
-            raise Diverged(float(total), self.evaluations)
+        if not torch.isfinite(terms.total):
+            raise Diverged(float(terms.total), self.evaluations)
         with torch.no_grad():
             self.last_finite.copy_(self.image)
         # Logged by the RunMonitor callback with a step that runs on across scales and resumes.
-        self.last_terms = {name: value.detach() for name, value in terms.items()}
-        self.log("loss", total, prog_bar=True, logger=False)
-        return total
+        self.last_terms = terms.detached()
+        self.log("loss", terms.total, prog_bar=True, logger=False)
+        return terms.total
 
     def on_fit_start(self) -> None:
         fast_math(self.device)

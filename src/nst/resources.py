@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import resource
-from typing import Any
-
 import torch
 
-from nst.encoder import BLOCKS, layer_names
 from nst.errors import NSTError
+from nst.plan import Plan
+from nst.vgg import conv_widths, deepest, layer_names
 
 # Measured on CPU (vgg16_hed, 128-512 px): peak RSS growth = 2 x weights + 1.43 x the activation
 # bytes of one forward pass up to the deepest layer (autograd keeps them for the backward pass).
@@ -17,40 +16,37 @@ OVERHEAD_MB = 50  # trainer, logger and allocator slack, measured at 128-256 px 
 MB = 2**20
 
 
-def activation_bytes(shape: tuple[int, int], arch: str, deepest: str) -> int:
-    """Bytes of every layer output of one forward pass up to ``deepest`` (float32)."""
+def activation_bytes(shape: tuple[int, int], arch: str, deepest_layer: str) -> int:
+    """Bytes of every layer output of one forward pass up to ``deepest_layer`` (float32)."""
     height, width = shape
     total = 3 * height * width
+    widths = iter(conv_widths(arch))
     channels = 3
-    block = 0
-    widths = [64, 128, 256, 512, 512]
-    for name in layer_names(arch)[: layer_names(arch).index(deepest) + 1]:
+    order = layer_names(arch)
+    for name in order[: order.index(deepest_layer) + 1]:
         if name.startswith("pool"):
-            height, width, block = height // 2, width // 2, block + 1
-        else:
-            channels = widths[block]
+            height, width = height // 2, width // 2
+        elif name.startswith("conv"):
+            channels = next(widths)
         total += channels * height * width
     return 4 * total
 
 
-def estimate_peak_mb(cfg: Any, layers: list[str], shape: tuple[int, int]) -> float:
+def estimate_peak_mb(plan: Plan, shape: tuple[int, int]) -> float:
     """Memory a run adds on top of the process at start: activations, optimizer state, weights."""
-    arch = cfg.backbone.arch
-    order = layer_names(arch)
-    deepest = max(layers, key=order.index)
+    arch = plan.backbone.arch
+    last = deepest(plan.layers, arch)
     pixels = 3 * shape[0] * shape[1]
-    optimizer = cfg.optimizer
-    if "LBFGS" in optimizer._target_:
+    if plan.optimizer.is_lbfgs:
         # history_size pairs (s, y) plus the direction, previous gradient and line-search copies.
-        state = (2 * int(optimizer.history_size) + 6) * pixels * 4
+        state = (2 * int(plan.optimizer.options.get("history_size", 100)) + 6) * pixels * 4
     else:
         state = 3 * pixels * 4  # Adam: two moments and the gradient
-    n_convs = sum(1 for name in order[: order.index(deepest) + 1] if name.startswith("conv"))
-    widths = [c for block, n in enumerate(BLOCKS[arch]) for c in [min(64 * 2**block, 512)] * n]
+    order = layer_names(arch)
+    n_convs = sum(1 for name in order[: order.index(last) + 1] if name.startswith("conv"))
+    widths = conv_widths(arch)
     weights = sum(9 * w_in * w_out for w_in, w_out in zip([3, *widths], widths[:n_convs])) * 4
-    return (
-        OVERHEAD_MB + (ACTIVATION_FACTOR * activation_bytes(shape, arch, deepest) + state + 2 * weights) / MB
-    )
+    return OVERHEAD_MB + (ACTIVATION_FACTOR * activation_bytes(shape, arch, last) + state + 2 * weights) / MB
 
 
 def available_mb(device: torch.device) -> float:
@@ -64,11 +60,11 @@ def available_mb(device: torch.device) -> float:
     return float("inf")
 
 
-def check_memory(cfg: Any, plan_: Any, shape: tuple[int, int], device: torch.device) -> float:
+def check_memory(plan: Plan, shape: tuple[int, int], device: torch.device) -> float:
     """Refuse a run whose estimated peak exceeds the available memory, unless force=true."""
-    needed = estimate_peak_mb(cfg, plan_.layers, shape)
+    needed = estimate_peak_mb(plan, shape)
     free = available_mb(device)
-    if needed > free and not cfg.get("force"):
+    if needed > free and not plan.force:
         raise NSTError(
             f"this run needs about {needed:,.0f} MB but {free:,.0f} MB is available on {device}: "
             f"lower size, optimizer.history_size or use optimizer=adam (force=true runs anyway)"
@@ -76,9 +72,8 @@ def check_memory(cfg: Any, plan_: Any, shape: tuple[int, int], device: torch.dev
     return needed
 
 
-def expected_device(cfg: Any) -> torch.device:
+def expected_device(accelerator: str) -> torch.device:
     """The device the trainer will pick, known before building it (for the memory check)."""
-    accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise NSTError(f"trainer.accelerator={accelerator} but no CUDA GPU is available (use auto or cpu)")
     if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):

@@ -1,4 +1,4 @@
-"""Image-quality numbers for reports: PSNR and SSIM against a reference, Gram distance at fixed layers."""
+"""Image-quality numbers (not metrics.json): PSNR, SSIM and Gram distances against a reference."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 
 from conftest import ROOT
 from nst.backbones import build_encoder
-from nst.metrics import GRAM_EVAL_LAYERS, gram_distances, mean_abs_difference, mean_gram_distance, psnr, ssim
+from nst.quality import GRAM_EVAL_LAYERS, gram_distances, mean_abs_difference, mean_gram_distance, psnr, ssim
 
 
 @pytest.fixture(scope="module")
