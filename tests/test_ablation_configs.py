@@ -1,19 +1,33 @@
 """Every ablation study composes into a sweep whose jobs are valid runs on the backbones it names."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.types import RunMode
 
-from nst.encoder import canonical_layers
+from nst.config import register
+from nst.vgg import canonical_layers
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
 STUDIES = sorted(p.stem for p in (CONF / "ablation").glob("[!_]*.yaml"))
 GROUPS = sorted(p.stem for p in (CONF / "layer_group").glob("*.yaml"))
+# What each study runs; size, init and optimizer are written once in the shared _sweep / _from_noise.
+SETTINGS = {
+    "content_layers": ("noise", "lbfgs_plain", 300),
+    "content_seeds": ("noise", "lbfgs_plain", 300),
+    "texture_layers": ("noise", "lbfgs_plain", 300),
+    "texture_seeds": ("noise", "lbfgs_plain", 300),
+    "init": ("content", "lbfgs", 150),
+    "gallery": ("content", "lbfgs", 100),
+}
 
 
 def _compose(overrides):
+    register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
@@ -21,6 +35,22 @@ def _compose(overrides):
 def test_the_six_studies_exist():
     expected = ["content_layers", "content_seeds", "gallery", "init", "texture_layers", "texture_seeds"]
     assert STUDIES == expected
+
+
+@pytest.mark.slow  # the report's command line, in a subprocess (as the Makefile calls it)
+def test_the_report_orders_the_study_files():
+    """`make ablations` runs, and the report shows, the studies of conf/ablation/ in section order."""
+    report = ROOT / "experiments" / "ablations" / "report.py"
+    listed = subprocess.run([sys.executable, report, "--studies"], capture_output=True, text=True, check=True)
+    order = ["content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery"]
+    assert listed.stdout.split() == order
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_every_study_runs_its_settings(study):
+    cfg = _compose([f"ablation={study}"])
+    init, optimizer, steps = SETTINGS[study]
+    assert (cfg.size, cfg.init.kind, cfg.optimizer.name, cfg.steps) == (128, init, optimizer, steps)
 
 
 @pytest.mark.parametrize("backbone", ["vgg16_hed", "vgg19"])

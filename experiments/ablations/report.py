@@ -2,6 +2,7 @@
 
 python experiments/ablations/report.py --runs multirun/ablations/vgg16_hed \
     --out experiments/ablations/vgg16_hed
+python experiments/ablations/report.py --studies   # conf/ablation's studies in section order (make's list)
 
 Every number is computed here from each job's result.png, metrics.json, .hydra/config.yaml and
 TensorBoard events; nothing is typed in.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +30,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from nst import assets  # noqa: E402
 from nst.backbones import build_encoder  # noqa: E402
-from nst.encoder import canonical_layers  # noqa: E402
-from nst.images import load_image, to_tensor  # noqa: E402
+from nst.config import CONF_DIR, validated  # noqa: E402
+from nst.images import load_image, noise_image, style_edge, to_tensor  # noqa: E402
+from nst.plan import make_plan  # noqa: E402
 from nst.quality import (  # noqa: E402
     GRAM_EVAL_LAYERS,
     gram_distances,
@@ -38,8 +41,8 @@ from nst.quality import (  # noqa: E402
     psnr,
     ssim,
 )
+from nst.vgg import canonical_layers  # noqa: E402
 
-STUDIES = ("content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery")
 DIFF_SCALE = 0.5  # difference images map 0..0.5 (half the pixel range) onto the colour scale
 
 
@@ -92,18 +95,22 @@ def load_study(root: Path) -> list[Job]:
 def reference(job: Job, key: str) -> torch.Tensor:
     """The job's content or style image at the size the job used, read as the engine read it."""
     path = job.metrics.get(key) or str(assets.resolve(job.cfg[key]))
-    return load_image(path, int(job.metrics["size"]))
+    size = int(job.metrics["size"])
+    if key == "style":
+        size = style_edge(size, float(job.metrics["style_scale"]))
+    return load_image(path, size)
 
 
 def noise_like(job: Job) -> torch.Tensor:
-    """The job's white-noise starting image (the engine's seeded uniform noise)."""
-    generator = torch.Generator().manual_seed(int(job.cfg.seed))
-    return torch.rand(1, 3, *job.image.shape[-2:], generator=generator)
+    """The job's white-noise starting image (the engine's own seeded noise)."""
+    return noise_image(tuple(job.image.shape[-2:]), int(job.cfg.seed))
 
 
 def gram_encoder(job: Job) -> torch.nn.Module:
-    layers = canonical_layers(list(GRAM_EVAL_LAYERS), job.cfg.backbone.arch, job.cfg.backbone.name)
-    return build_encoder(job.cfg.backbone, layers)
+    """The job's backbone, as the engine plans it from the saved config, at the Gram evaluation layers."""
+    backbone = make_plan(validated(job.cfg), Path(tempfile.gettempdir())).backbone
+    layers = canonical_layers(list(GRAM_EVAL_LAYERS), backbone.arch, backbone.name)
+    return build_encoder(backbone, layers)
 
 
 # ---------------------------------------------------------------- figures
@@ -433,6 +440,7 @@ Gatys et al.'s layers ({style_names} for style, {content_names} for content).*
     return text, numbers
 
 
+# The report's section for each study, in section order (the order `make ablations` runs them in).
 BUILDERS = {
     "content_layers": content_layers,
     "content_seeds": content_seeds,
@@ -443,11 +451,20 @@ BUILDERS = {
 }
 
 
+def studies() -> list[str]:
+    """The studies: one per file of conf/ablation/ (not the shared _*.yaml), in section order."""
+    found = {path.stem for path in (CONF_DIR / "ablation").glob("[!_]*.yaml")}
+    unknown = sorted(found - BUILDERS.keys())
+    if unknown:
+        raise SystemExit(f"report: error: conf/ablation/{unknown[0]}.yaml has no report section (BUILDERS)")
+    return [study for study in BUILDERS if study in found]
+
+
 def build(runs: Path, out: Path) -> dict[str, Any]:
     """Write README.md, the figures and summary.json for every study found under ``runs``."""
     out.mkdir(parents=True, exist_ok=True)
     sections, summary, total_seconds, missing = [], {}, 0.0, []
-    for study in STUDIES:
+    for study in studies():
         jobs = load_study(runs / study) if (runs / study).is_dir() else []
         if not jobs:
             missing.append(study)
@@ -475,18 +492,21 @@ computed from the jobs' images, metrics.json and TensorBoard events. Optimisatio
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--runs", type=Path, required=True, help="ABLATIONS_DIR/BACKBONE: one folder per study"
-    )
-    parser.add_argument(
-        "--out", type=Path, required=True, help="where README.md, the PNGs and summary.json go"
-    )
+    parser.add_argument("--runs", type=Path, help="ABLATIONS_DIR/BACKBONE: one folder per study")
+    parser.add_argument("--out", type=Path, help="where README.md, the PNGs and summary.json go")
+    parser.add_argument("--studies", action="store_true", help="print the studies in order and exit")
     args = parser.parse_args(argv)
+    if args.studies:
+        print(" ".join(studies()))
+        return 0
+    if args.runs is None or args.out is None:
+        parser.error("--runs and --out are required")
     if not args.runs.is_dir():
         print(f"report: error: no sweep outputs at {args.runs} (run `make ablations` first)", file=sys.stderr)
         return 2
     summary = build(args.runs, args.out)
-    print(f"report: {args.out / 'README.md'} ({len(STUDIES) - len(summary['missing_studies'])} studies)")
+    found = len(studies()) - len(summary["missing_studies"])
+    print(f"report: {args.out / 'README.md'} ({found} studies)")
     return 0
 
 
