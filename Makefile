@@ -5,7 +5,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
-# Offline machines read the manifest's images from a local mirror; CI and dev machines here have one.
+# Offline machines read the manifest's images from a local mirror; CI and dev machines here have one
+# (tests/conftest.py falls back to the same folder when pytest runs without make).
 MIRROR := $(abspath $(wildcard ../shared/assets))
 export NST_ASSET_MIRROR ?= $(MIRROR)
 ARGS ?=
@@ -49,11 +50,12 @@ tensorboard: $(STAMP) ## open TensorBoard on every run and sweep (LOGDIR=... to 
 	$(VENV)/bin/tensorboard $(if $(LOGDIR),--logdir $(LOGDIR),--logdir_spec outputs:outputs,multirun:multirun)
 
 bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px -> bench/latest.json (ARGS="--sizes 128,256 ...")
-	$(PY) -m nst.bench $(ARGS)
+	$(PY) experiments/bench/bench.py $(ARGS)
 
-# The six studies of experiments/ablations, each a resumable Hydra multirun sweep (conf/ablation/).
+# The six studies of experiments/ablations, each a resumable Hydra multirun sweep: the files of
+# conf/ablation/ (not the shared _*.yaml), in the report's section order (report.py --studies).
 BACKBONE ?= vgg16_hed
-ABLATIONS ?= content_layers content_seeds texture_layers texture_seeds init gallery
+ABLATIONS ?= $(shell $(PY) experiments/ablations/report.py --studies)
 ABLATIONS_DIR ?= multirun/ablations
 ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)
 # One thread per job: on this shared 2-core CPU torch's 2 OpenMP threads ran 50x slower under load

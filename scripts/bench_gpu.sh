@@ -14,7 +14,7 @@ make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,baseline_trunca
 make bench ARGS="--device cuda --sizes 512,1024 --impls baseline,ours --repeats 10 --target-fraction 0 --no-memory --no-fast-gpu-math --out bench/gpu-no-tf32.json"
 make bench ARGS="--device cuda --scaling --sizes 128,256,512,1024 --backbones vgg16_hed --repeats 10 --out bench/gpu-scaling.json"
 # The whole-run goal: 300 L-BFGS steps at 512 px in under 3 s, Lightning loop included (about 10 s each).
-for run in "optimizer=lbfgs precision=fp32" "optimizer=lbfgs precision=bf16" "optimizer=lbfgs_plain precision=bf16"; do
+for run in "optimizer=lbfgs backbone.precision=fp32" "optimizer=lbfgs backbone.precision=bf16" "optimizer=lbfgs_plain backbone.precision=bf16"; do
   dir="bench/gpu-run-${run//[ =]/-}"
   # shellcheck disable=SC2086  # $run holds several overrides
   .venv/bin/python -m nst size=512 steps=300 progress_bar=false image_every=0 checkpoint_every=0 $run \

@@ -1,32 +1,31 @@
-"""The benchmark compares like with like, and `python -m nst.bench` writes a complete report."""
+"""The benchmark compares like with like, and `experiments/bench/bench.py` writes a complete report."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from nst.backbones import random_vgg_params
-from nst.bench import Baseline, Ours, Problem, compose_config
-from nst.encoder import canonical_layers
+from nst.config import compose
+from nst.plan import make_plan
+
+BENCH = Path(__file__).resolve().parents[1] / "experiments" / "bench"
+sys.path.insert(0, str(BENCH))  # the benchmark is a script folder, not part of the package
+from baseline import Baseline  # noqa: E402
+from problem import Ours, Problem  # noqa: E402
 
 
-def tiny_problem(preprocessing: str) -> Problem:
-    cfg = compose_config("random")
+def tiny_problem(preprocessing: str, tmp_path: Path) -> Problem:
+    overrides = ["backbone=random", f"backbone.preprocessing={preprocessing}"]
+    cfg = compose([*overrides, "content_weight=1.0", "style_weight=1e6"])
     generator = torch.Generator().manual_seed(0)
     return Problem(
-        backbone="random",
+        plan=make_plan(cfg, tmp_path),
         weights="random",
-        arch="vgg19",
-        preprocessing=preprocessing,
         params=random_vgg_params("vgg19", 0),
-        content_layers=canonical_layers(list(cfg.content_layers), "vgg19"),
-        style_layers=canonical_layers(list(cfg.style_layers), "vgg19"),
-        content_weight=1.0,
-        style_weight=1e6,
-        range_weight=float(cfg.range_weight),
-        optimizer=cfg.optimizer,
         content=torch.rand(1, 3, 40, 48, generator=generator),
         style=torch.rand(1, 3, 48, 36, generator=generator),
         device=torch.device("cpu"),
@@ -34,8 +33,8 @@ def tiny_problem(preprocessing: str) -> Problem:
 
 
 @pytest.mark.parametrize("preprocessing", ["imagenet", "caffe"])
-def test_baseline_and_ours_compute_the_same_loss_and_gradient(preprocessing):
-    problem = tiny_problem(preprocessing)
+def test_baseline_and_ours_compute_the_same_loss_and_gradient(preprocessing, tmp_path):
+    problem = tiny_problem(preprocessing, tmp_path)
     start = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(1))  # inside [0, 1]
     results = []
     for impl in (Baseline(problem), Baseline(problem, truncate=True, flush_denormal=True), Ours(problem)):
@@ -49,8 +48,8 @@ def test_baseline_and_ours_compute_the_same_loss_and_gradient(preprocessing):
         torch.testing.assert_close(grad, reference_grad, rtol=1e-3, atol=1e-3 * reference_grad.abs().max())
 
 
-def test_bf16_ours_is_judged_in_float32_and_tracks_it():
-    problem = tiny_problem("caffe")
+def test_bf16_ours_is_judged_in_float32_and_tracks_it(tmp_path):
+    problem = tiny_problem("caffe", tmp_path)
     start = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(1))
     full, half = Ours(problem), Ours(problem, dtype=torch.bfloat16)
     assert full.judge is full and half.judge is not half
@@ -65,9 +64,10 @@ def test_bf16_ours_is_judged_in_float32_and_tracks_it():
     assert half.exported_loss() == pytest.approx(full.exported_loss())  # same image, float32 judge
 
 
+@pytest.mark.slow  # runs the benchmark's command line in a subprocess
 def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
     out = tmp_path / "bench.json"
-    command = [sys.executable, "-m", "nst.bench", "--sizes", "48", "--backbones", "random"]
+    command = [sys.executable, str(BENCH / "bench.py"), "--sizes", "48", "--backbones", "random"]
     command += ["--impls", "baseline,ours,ours_bf16", "--repeats", "1", "--warmup", "1", "--max-evals", "5"]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

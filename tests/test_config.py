@@ -1,15 +1,17 @@
 """Every config group option composes, and the values the code relies on are where it expects them."""
 
-from pathlib import Path
+import dataclasses
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from nst.encoder import canonical_layers
+from conftest import ROOT, compose
+from nst.config import Config
+from nst.vgg import canonical_layers
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = ROOT / "conf"
 GROUPS = ["backbone", "optimizer", "init", "layers"]
+GLOBAL_GROUPS = ("layers", "backbone")  # @package _global_: they set top-level keys too
 
 
 def options(group):
@@ -17,8 +19,7 @@ def options(group):
 
 
 def _compose(overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    return compose(*overrides)
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
@@ -28,9 +29,12 @@ def test_every_group_option_composes(group, option):
         overrides.append("init.path=some.png")
     cfg = _compose(overrides)
     option_cfg = OmegaConf.load(CONF / group / f"{option}.yaml")
-    composed = cfg if group == "layers" else cfg[group]  # layers presets are @package _global_
+    composed = cfg if group in GLOBAL_GROUPS else cfg[group]
     for key in option_cfg:
-        if key != "defaults" and not OmegaConf.is_missing(option_cfg, key):
+        if key == "backbone":  # the backbone's own node: every key it sets is in force
+            for name, value in option_cfg.backbone.items():
+                assert cfg.backbone[name] == value, (option, name)
+        elif key != "defaults" and not OmegaConf.is_missing(option_cfg, key):
             assert composed[key] == option_cfg[key], (group, option, key)
     assert float(cfg.content_weight) > 0 and float(cfg.style_weight) > 0
 
@@ -60,4 +64,35 @@ def test_lbfgs_defaults_are_one_iteration_per_step_and_never_stop_early():
     cfg = _compose([])
     assert cfg.optimizer.max_iter == 1
     assert cfg.optimizer.tolerance_grad == 0 and cfg.optimizer.tolerance_change == 0
-    assert cfg.trainer.gradient_clip_val is None and cfg.trainer.precision == "32-true"
+
+
+def test_every_setting_has_one_name():
+    """The schema and the composed config hold the same keys: nothing defined twice or left untyped."""
+    cfg = _compose([])
+    assert set(cfg) == {f.name for f in dataclasses.fields(Config)}
+    for weight in ("content_weight", "style_weight", "range_weight"):
+        assert weight not in cfg.backbone  # the backbone's files set the top-level keys
+    assert (
+        "precision" in cfg.backbone
+        and "precision" not in cfg
+        and set(cfg.trainer) == {"accelerator", "devices"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=abc", "seed must be an integer, got 'abc'"),
+        ("sizee=128", "unknown key 'sizee'"),
+        ("layers=repor", "unknown layers 'repor'; valid: gatys, report"),
+        ("scales=[32,x]", "scales must be a list of integers, got 'x'"),
+        ("progress_bar=maybe", "progress_bar must be true or false, got 'maybe'"),
+        ("backbone.pool=avg", "unknown key 'backbone.pool'"),
+    ],
+)
+def test_composition_errors_read_as_one_line(override, message):
+    from nst.config import error_line
+
+    with pytest.raises(Exception) as err:
+        _compose([override])
+    assert error_line(err.value) == message or error_line(err.value).startswith(message)

@@ -2,16 +2,9 @@ import pytest
 import torch
 
 from nst.backbones import random_vgg_params
-from nst.encoder import (
-    BLOCKS,
-    Preprocess,
-    VGGEncoder,
-    canonical_layer,
-    canonical_layers,
-    layer_names,
-    min_input_size,
-)
+from nst.encoder import Preprocess, VGGEncoder
 from nst.errors import NSTError
+from nst.vgg import BLOCKS, canonical_layer, canonical_layers, layer_names, min_input_size
 
 
 @pytest.mark.parametrize(

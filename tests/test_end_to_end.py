@@ -8,23 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from conftest import ROOT, psnr
+from conftest import plan
 from nst import assets
 from nst.backbones import build_encoder
-from nst.cli import run
-from nst.images import load_image, to_tensor
+from nst.engine import run
+from nst.images import load_image, noise_image, to_tensor
 from nst.module import StyleTransfer
+from nst.quality import psnr
 
 pytestmark = pytest.mark.slow
 
 
 def _run(tmp_path: Path, *overrides: str) -> tuple[dict, torch.Tensor]:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["progress_bar=false", *overrides])
-    metrics = run(cfg, tmp_path)
+    metrics = run(plan("progress_bar=false", *overrides, out_dir=tmp_path), tmp_path)
     return metrics, to_tensor(Image.open(metrics["image"]).convert("RGB"))
 
 
@@ -54,7 +52,7 @@ def test_content_reconstruction_from_noise_gets_close_to_the_photo(tmp_path, lay
         tmp_path, "style=null", "init=noise", "size=64", "steps=150", f"content_layers={layers}"
     )
     content = load_image(assets.resolve("tubingen"), 64)
-    start = torch.rand(content.shape, generator=torch.Generator().manual_seed(0))  # seed=0 noise
+    start = noise_image(content.shape[-2:], seed=0)
     assert psnr(start, content) < 10  # measured 8.9 dB
     score = psnr(result, content)
     assert score > bound, score
@@ -81,26 +79,24 @@ def test_texture_synthesis_reproduces_stripe_orientation_and_period(tmp_path, ve
 
 def initial_losses(size: int, image: torch.Tensor | None = None) -> dict[str, float]:
     """Float32 losses of ``image`` (default: the start, the content image) under the default config."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config")
-    content = load_image(assets.resolve(cfg.content), size)
-    style = load_image(assets.resolve(cfg.style), size)
-    layers = list(cfg.content_layers) + list(cfg.style_layers)
+    defaults = plan(out_dir=Path.cwd())
+    content = load_image(defaults.content, size)
+    style = load_image(defaults.style, size)
     module = StyleTransfer(
-        build_encoder(cfg.backbone, layers),
+        build_encoder(defaults.backbone, defaults.layers),
         content,
         content,
         style,
-        list(cfg.content_layers),
-        list(cfg.style_layers),
-        cfg.content_weight,
-        cfg.style_weight,
+        list(defaults.content_layers),
+        list(defaults.style_layers),
+        defaults.content_weight,
+        defaults.style_weight,
         0.0,
-        cfg.range_weight,
-        None,
+        defaults.range_weight,
+        defaults.optimizer.factory(),
     )
     with torch.no_grad():
-        return {k: float(v) for k, v in module.losses(image).items()}
+        return {k: float(v) for k, v in module.losses(image).flat().items()}
 
 
 def test_style_transfer_takes_the_style_and_keeps_the_content(tmp_path):
@@ -117,9 +113,9 @@ def test_style_transfer_takes_the_style_and_keeps_the_content(tmp_path):
 
 
 def test_bf16_precision_matches_the_fp32_result(tmp_path):
-    """precision=bf16 runs the VGG in bf16; judged by the float32 loss, it lands where fp32 does."""
+    """backbone.precision=bf16 runs the VGG in bf16; judged by the float32 loss, it lands where fp32 does."""
     fp32, _ = _run(tmp_path / "fp32", "size=96", "steps=40")
-    bf16, result = _run(tmp_path / "bf16", "size=96", "steps=40", "precision=bf16")
+    bf16, result = _run(tmp_path / "bf16", "size=96", "steps=40", "backbone.precision=bf16")
     assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
     judged = initial_losses(96, result)  # the bf16 result scored by the float32 encoder
     start = initial_losses(96)

@@ -2,17 +2,13 @@
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import ROOT
-from nst.backbones import build_encoder
 from nst.quality import GRAM_EVAL_LAYERS, gram_distances, mean_abs_difference, mean_gram_distance, psnr, ssim
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    cfg = OmegaConf.load(ROOT / "conf" / "backbone" / "random.yaml")
-    return build_encoder(cfg, list(GRAM_EVAL_LAYERS))
+def encoder(tiny_encoder):
+    return tiny_encoder(GRAM_EVAL_LAYERS)
 
 
 def test_psnr_and_ssim_of_an_image_with_itself_and_with_noise():

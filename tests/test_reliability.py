@@ -129,3 +129,98 @@ def test_memory_estimate_is_close_to_the_measured_peak(tmp_path, size):
     grown = metrics["peak_memory_mb"] - metrics["start_memory_mb"]
     ratio = metrics["memory_estimate_mb"] / grown
     assert 0.7 < ratio < 1.4, (metrics["memory_estimate_mb"], grown)  # measured 0.99 and 1.02
+
+
+def test_runs_started_together_each_keep_their_own_folder(tmp_path):
+    """Four runs launched at the same moment (a shell loop with &) get four folders and four results."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nst", *RUN, "steps=3", f"seed={seed}"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(4)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-2000:]
+    folders = sorted(p.parent for p in tmp_path.glob("outputs/*/*/metrics.json"))
+    assert len(folders) == 4, folders
+    seeds = sorted(json.loads((folder / "metrics.json").read_text())["seed"] for folder in folders)
+    assert seeds == [0, 1, 2, 3]
+    for folder in folders:
+        assert (folder / "result.png").is_file() and list((folder / "tb").glob("events.out.tfevents.*"))
+        assert not (folder / ".nst.lock").exists()
+    images = {(folder / "result.png").read_bytes() for folder in folders}
+    assert len(images) == 4  # four seeds, four different images: none overwrote another
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run/.nst.lock").write_text(str(holder.pid))
+        result = run_nst(*RUN, "steps=2", "hydra.run.dir=run", cwd=tmp_path)
+        assert result.returncode == 2 and f"is in use by process {holder.pid}" in result.stderr
+    finally:
+        holder.kill()
+    (tmp_path / "run/.nst.lock").write_text("999999999")  # its process is gone: taken over
+    assert run_nst(*RUN, "steps=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+
+
+class _Payload:
+    """Unpickling this runs a shell command (what a crafted checkpoint would do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(tmp_path):
+    import torch
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    marker = tmp_path / "payload_ran"
+    torch.save({"config": "size: 64", "image": _Payload(marker)}, run_dir / "checkpoint.pt")
+    result = run_nst("resume=run", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refusing to load it" in lines[0], lines
+    assert not marker.exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 200 KB tmpfs: room for the start of a run, not for all of it (needs root, as CI has)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_mid_run_is_one_line_and_exit_4(tmp_path, tiny_disk):
+    result = run_nst(
+        *RUN,
+        "steps=60",
+        "image_every=1",
+        "checkpoint_every=0",
+        f"hydra.run.dir={tiny_disk}/run",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 4, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, lines
+    assert lines[0].startswith("nst: error: cannot write ") and "No space left on device" in lines[0], lines[
+        0
+    ]
+    assert "(step " in lines[0]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from nst.files import cache_dir, sha256_of
 from nst.errors import NSTError
+from nst.files import atomic_write, cache_dir, sha256_of
 
 MANIFEST = Path(__file__).resolve().parents[2] / "assets" / "manifest.yaml"
 
@@ -33,41 +33,40 @@ def _find_in_mirror(mirror: Path, filename: str) -> Path | None:
     return next((p for p in sorted(mirror.rglob(filename)) if p.is_file()), None)
 
 
+def _copy_checked(name: str, entry: dict[str, str], tmp: Path) -> None:
+    """The image from the mirror (NST_ASSET_MIRROR) or its URL into ``tmp``, refused if its sha256 differs."""
+    mirror = os.environ.get("NST_ASSET_MIRROR")
+    if mirror:
+        source = _find_in_mirror(Path(mirror), entry["file"])
+        if source is None:
+            raise NSTError(f"asset '{name}': {entry['file']} not found in NST_ASSET_MIRROR={mirror}")
+        shutil.copyfile(source, tmp)
+        origin = str(source)
+    else:
+        try:
+            with urllib.request.urlopen(entry["url"], timeout=30) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as err:
+            raise NSTError(
+                f"asset '{name}': cannot download {entry['url']} ({err}); "
+                f"set NST_ASSET_MIRROR=DIR to a folder holding {entry['file']}"
+            ) from None
+        origin = entry["url"]
+    digest = sha256_of(tmp)
+    if digest != entry["sha256"]:
+        raise NSTError(
+            f"asset '{name}': {origin} has sha256 {digest[:16]}..., "
+            f"expected {entry['sha256'][:16]}... (refusing a changed file)"
+        )
+
+
 def fetch(name: str) -> Path:
     """Local path of manifest image ``name``, fetching it into the cache first if needed."""
     entry = manifest()[name]
     target = cache_dir() / "assets" / entry["file"]
     if target.is_file() and sha256_of(target) == entry["sha256"]:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    mirror = os.environ.get("NST_ASSET_MIRROR")
-    try:
-        if mirror:
-            source = _find_in_mirror(Path(mirror), entry["file"])
-            if source is None:
-                raise NSTError(f"asset '{name}': {entry['file']} not found in NST_ASSET_MIRROR={mirror}")
-            shutil.copyfile(source, tmp)
-            origin = str(source)
-        else:
-            try:
-                with urllib.request.urlopen(entry["url"], timeout=30) as response, open(tmp, "wb") as out:
-                    shutil.copyfileobj(response, out)
-            except OSError as err:
-                raise NSTError(
-                    f"asset '{name}': cannot download {entry['url']} ({err}); "
-                    f"set NST_ASSET_MIRROR=DIR to a folder holding {entry['file']}"
-                ) from None
-            origin = entry["url"]
-        digest = sha256_of(tmp)
-        if digest != entry["sha256"]:
-            raise NSTError(
-                f"asset '{name}': {origin} has sha256 {digest[:16]}..., "
-                f"expected {entry['sha256'][:16]}... (refusing a changed file)"
-            )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(target, lambda tmp: _copy_checked(name, entry, tmp))
     return target
 
 

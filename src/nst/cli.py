@@ -6,6 +6,7 @@ Exit codes are listed in :mod:`nst.errors`. Input errors are found before torch 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def _resume(run_dir: Path) -> tuple[Plan, object]:
     try:
         cfg = config.validated(state.config)
     except OmegaConfBaseException as err:
-        raise NSTError(f"resume: the checkpoint's config is not valid here: {config.error_line(err)}") from None
+        raise NSTError(
+            f"resume: the checkpoint's config is not valid here: {config.error_line(err)}"
+        ) from None
     return make_plan(cfg, run_dir, resuming=True), state
 
 
@@ -63,19 +66,34 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     return data["loss"]["total"]  # the value a Hydra sweeper would minimise
 
 
+def _only_hydra_files(folder: Path) -> bool:
+    """A folder Hydra has just made for this job: its config copy and an empty log, nothing of ours."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    log = folder / "cli.log"
+    return names <= {".hydra", "cli.log"} and (not log.exists() or log.stat().st_size == 0)
+
+
 @hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
 def job(cfg: DictConfig) -> float | None:
     out_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
+    made_by_hydra = _only_hydra_files(out_dir)
+    code = 0
     try:
         return run_job(cfg, out_dir)
     except NSTError as err:
         if cfg.debug:
             raise
-        fail(str(err), err.exit_code)
+        message, code = str(err), err.exit_code
     except OmegaConfBaseException as err:
         if cfg.debug:
             raise
-        fail(config.error_line(err), EXIT_BAD_INPUT)
+        message, code = config.error_line(err), EXIT_BAD_INPUT
+    finally:
+        # A run that never started (bad input) or that continued another folder (resume=) leaves
+        # no empty dated folder behind.
+        if made_by_hydra and (code == EXIT_BAD_INPUT or cfg.resume) and _only_hydra_files(out_dir):
+            shutil.rmtree(out_dir, ignore_errors=True)
+    fail(message, code)
     return None
 
 

@@ -68,7 +68,7 @@ class Config:
     steps: int = MISSING
     scales: list[int] | None = MISSING
     scale_steps: list[int] | None = MISSING
-    seed: int | None = None  # random only: the weights' seed
+    seed: int = MISSING
     content_layers: Any = MISSING  # a list of names, or one name
     style_layers: Any = MISSING
     content_weight: float = MISSING

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,9 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=message)
 
 
-def make_trainer(plan: Plan, logger: TensorBoardLogger, callbacks: list[pl.Callback], out_dir: Path) -> pl.Trainer:
+def make_trainer(
+    plan: Plan, logger: TensorBoardLogger, callbacks: list[pl.Callback], out_dir: Path
+) -> pl.Trainer:
     try:
         return pl.Trainer(
             accelerator=plan.accelerator,
@@ -130,7 +135,11 @@ class Run:
         )
         callbacks: list[pl.Callback] = [monitor]
         if plan.progress_bar:
-            label = f"scale {state.scale_index + 1}/{len(plan.sizes)} ({size} px)" if len(plan.sizes) > 1 else "steps"
+            label = (
+                f"scale {state.scale_index + 1}/{len(plan.sizes)} ({size} px)"
+                if len(plan.sizes) > 1
+                else "steps"
+            )
             callbacks.append(ProgressBar(label, remaining))
         self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
         device = trainer.strategy.root_device
@@ -199,7 +208,29 @@ class Run:
             except (OSError, WriteFailed):
                 pass
         kept = [p.name for p in (where / checkpoint.CHECKPOINT, where / "result.png") if p.is_file()]
-        return RunStopped(f"{error} (step {steps}; kept in {where}: {', '.join(kept) or 'nothing'})", error.exit_code)
+        return RunStopped(
+            f"{error} (step {steps}; kept in {where}: {', '.join(kept) or 'nothing'})", error.exit_code
+        )
+
+
+@contextlib.contextmanager
+def background_write_errors() -> Iterator[list[OSError]]:
+    """TensorBoard writes from a thread: its OSError (disk full) is kept for the one-line report
+    instead of printed as a thread traceback; the main thread fails at its next write."""
+    errors: list[OSError] = []
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, OSError):
+            errors.append(args.exc_value)
+        else:
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield errors
+    finally:
+        threading.excepthook = previous
 
 
 def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, Any]:
@@ -207,7 +238,7 @@ def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, A
     quiet_lightning()
     current = Run(plan, out_dir, state)
     pl.seed_everything(plan.seed, verbose=False)
-    with StopFlag() as stop:
+    with StopFlag() as stop, background_write_errors() as write_errors:
         try:
             while current.state.scale_index < len(plan.sizes):
                 current.fit_scale(stop)
@@ -218,8 +249,10 @@ def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, A
         except (Interrupted, Diverged) as error:
             raise current.stopped(error) from None
         except OSError as error:  # TensorBoard's writer or Lightning hit a full or vanished disk
-            raise current.stopped(WriteFailed(error.filename or out_dir, error)) from None
+            where = error.filename or out_dir
+            if write_errors:  # the first failure was the event writer's, in its thread
+                error, where = write_errors[0], write_errors[0].filename or out_dir / "tb"
+            raise current.stopped(WriteFailed(where, error)) from None
         except WriteFailed as error:
             raise current.stopped(error) from None
     return data
-

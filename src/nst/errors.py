@@ -1,10 +1,10 @@
 """Every way a run can end other than success, each with its exit code (the CLI's contract).
 
-    0    done (or skipped: already completed)
-    2    bad input or setting, found before any work that could be lost
-    3    the loss diverged; the last finite image was kept
-    4    a file could not be written mid-run (disk full, folder removed, permission lost)
-    128+N  stopped by signal N (130 for Ctrl-C, 143 for SIGTERM); image and checkpoint kept
+0    done (or skipped: already completed)
+2    bad input or setting, found before any work that could be lost
+3    the loss diverged; the last finite image was kept
+4    a file could not be written mid-run (disk full, folder removed, permission lost)
+128+N  stopped by signal N (130 for Ctrl-C, 143 for SIGTERM); image and checkpoint kept
 """
 
 from __future__ import annotations

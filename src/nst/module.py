@@ -32,11 +32,11 @@ def step_loader(steps: int) -> DataLoader:
     return DataLoader(StepIndices(steps), batch_size=None, shuffle=False, num_workers=0)
 
 
-def fast_math(device: torch.device) -> None:
+def fast_math(device: torch.device, tf32: bool = True) -> None:
     """Process-wide numeric settings of the hot path (measured by `make bench`, see docs/speed.md)."""
     if device.type == "cuda":  # TF32 convs and Gram matmuls on Ampere+ (make bench --no-fast-gpu-math)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
     else:  # denormal gradients in deep layers cost up to 5x per evaluation on x86 CPUs; flush them
         torch.set_flush_denormal(True)
 
@@ -66,8 +66,10 @@ class StyleTransfer(pl.LightningModule):
         super().__init__()
         self.encoder = encoder
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
-        self.content_layers = content_layers if content_image is not None else []
-        self.style_layers = style_layers if style_image is not None else []
+        if (content_image is None and content_layers) or (style_image is None and style_layers):
+            raise ValueError("layers given for a missing image: a loss needs its image (the plan drops them)")
+        self.content_layers = content_layers
+        self.style_layers = style_layers
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
@@ -103,7 +105,9 @@ class StyleTransfer(pl.LightningModule):
         content = content_terms(features, self.content_targets())
         style = style_terms(features, self.style_targets())
         zero = image.new_zeros(())
-        total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(style.values(), zero)
+        total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(
+            style.values(), zero
+        )
         extra: dict[str, torch.Tensor] = {}
         if self.range_weight:
             extra["range"] = range_penalty(image)

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,7 +29,7 @@ PRECISIONS = ("fp32", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 INITS = ("content", "noise", "image")
 SOURCES = {"hed": "vgg16", "torchvision": "vgg19", "random": None}  # source -> required arch (None: any)
-OPTIMIZER_KEYS = ("_target_", "_partial_", "name")  # the preset's own keys, not passed to torch
+OPTIMIZER_KEYS = ("_target_", "name")  # the preset's own keys, not passed to torch
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,26 @@ def non_negative(value: Any, key: str) -> float:
     return float(value)
 
 
+def label(value: Any, key: str) -> str:
+    """A name that also goes into folder names and records: letters, digits, '_', '.', '-'."""
+    if not isinstance(value, str) or not re.fullmatch(r"[\w.+-]+", value):
+        raise NSTError(f"{key} must be a name of letters, digits, '_', '.', '+' or '-', got {value!r}")
+    return value
+
+
+def _devices(value: Any) -> Any:
+    """Lightning's `devices`: a count, a list of device indices, or auto."""
+    if isinstance(value, ListConfig):
+        value = list(value)
+    count = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    indices = isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value)
+    if not (count or indices or value == "auto"):
+        raise NSTError(
+            f"trainer.devices must be a positive count, a list of device indices or auto, got {value!r}"
+        )
+    return value
+
+
 def one_of(value: Any, key: str, valid: tuple[str, ...]) -> str:
     if value not in valid:
         raise NSTError(f"unknown {key} '{value}'; valid: {', '.join(valid)}")
@@ -150,13 +171,14 @@ def _check_keys(cfg: DictConfig) -> None:
         raise NSTError(f"unknown key '{unknown[0]}' (`python -m nst --cfg job` lists every key)")
 
 
-def _backbone(node: DictConfig) -> BackbonePlan:
+def backbone_plan(node: DictConfig) -> BackbonePlan:
+    """The checked backbone settings of a config's ``backbone`` node."""
     source = one_of(node.source, "backbone.source", tuple(SOURCES))
     arch = one_of(node.arch, "backbone.arch", tuple(BLOCKS))
     if SOURCES[source] not in (None, arch):
         raise NSTError(f"backbone.source={source} has arch {SOURCES[source]}, not {arch}")
     return BackbonePlan(
-        name=str(node.name),
+        name=label(node.name, "backbone.name"),
         source=source,
         arch=arch,
         preprocessing=one_of(node.preprocessing, "backbone.preprocessing", ("caffe", "imagenet")),
@@ -170,7 +192,9 @@ def _backbone(node: DictConfig) -> BackbonePlan:
 
 def _optimizer(node: Any) -> OptimizerPlan:
     if not isinstance(node, DictConfig) or not node.get("_target_"):
-        raise NSTError("optimizer must name a torch optimizer under _target_ (optimizer=lbfgs|lbfgs_plain|adam)")
+        raise NSTError(
+            "optimizer must name a torch optimizer under _target_ (optimizer=lbfgs|lbfgs_plain|adam)"
+        )
     options = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in OPTIMIZER_KEYS}
     lr = options.get("lr")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
@@ -178,9 +202,15 @@ def _optimizer(node: Any) -> OptimizerPlan:
     for key in ("history_size", "max_iter", "max_eval"):
         if key in options:
             positive_int(options[key], f"optimizer.{key}")
+    for key in ("tolerance_grad", "tolerance_change"):
+        if key in options:
+            non_negative(options[key], f"optimizer.{key}")
     if options.get("line_search_fn") not in (None, "strong_wolfe"):
-        raise NSTError(f"optimizer.line_search_fn must be null or strong_wolfe, got {options['line_search_fn']!r}")
-    return OptimizerPlan(name=str(node.get("name") or node._target_), target=str(node._target_), options=options)
+        raise NSTError(
+            f"optimizer.line_search_fn must be null or strong_wolfe, got {options['line_search_fn']!r}"
+        )
+    name = label(node.get("name") or str(node._target_).rsplit(".", 1)[-1], "optimizer.name")
+    return OptimizerPlan(name=name, target=str(node._target_), options=options)
 
 
 def _check_optimizer_options(optimizer: OptimizerPlan) -> None:
@@ -194,6 +224,12 @@ def _check_optimizer_options(optimizer: OptimizerPlan) -> None:
     if unknown:
         valid = ", ".join(p for p in accepted if p != "params")
         raise NSTError(f"bad optimizer options: {cls.__name__} takes no '{unknown[0]}' (valid: {valid})")
+    import torch
+
+    try:  # the optimiser's own checks (betas in [0, 1), eps >= 0, ...) on a stand-in parameter
+        optimizer.factory()([torch.zeros(1, requires_grad=True)])
+    except Exception as err:
+        raise NSTError(f"bad optimizer options: {str(err).splitlines()[0]}") from None
 
 
 def _check_writable(folder: Path, what: str) -> None:
@@ -224,7 +260,9 @@ def _scales(cfg: DictConfig, size: int, steps: int) -> tuple[tuple[int, ...], tu
         raise NSTError(f"scales must increase and stay below size={size}, got {coarse}")
     coarse_steps = [positive_int(v, "scale_steps") for v in cfg.scale_steps or []]
     if coarse_steps and not coarse:
-        raise NSTError(f"scale_steps={coarse_steps} needs scales (the sizes run before size), e.g. scales=[128]")
+        raise NSTError(
+            f"scale_steps={coarse_steps} needs scales (the sizes run before size), e.g. scales=[128]"
+        )
     coarse_steps = coarse_steps or [steps] * len(coarse)
     if len(coarse_steps) != len(coarse):
         raise NSTError(f"scale_steps needs one entry per scale ({len(coarse)}), got {coarse_steps}")
@@ -232,7 +270,9 @@ def _scales(cfg: DictConfig, size: int, steps: int) -> tuple[tuple[int, ...], tu
 
 
 def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    content = canonical_layers(_layer_list(cfg.content_layers, "content_layers"), backbone.arch, backbone.name)
+    content = canonical_layers(
+        _layer_list(cfg.content_layers, "content_layers"), backbone.arch, backbone.name
+    )
     style = canonical_layers(_layer_list(cfg.style_layers, "style_layers"), backbone.arch, backbone.name)
     if cfg.content is not None and not content:
         raise NSTError("content_layers is empty but a content image is given (content=null skips it)")
@@ -240,6 +280,15 @@ def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], t
         raise NSTError("style_layers is empty but a style image is given (style=null skips it)")
     # No image, no layers: its loss terms do not exist.
     return tuple(content if cfg.content is not None else ()), tuple(style if cfg.style is not None else ())
+
+
+def _init(cfg: DictConfig) -> str:
+    init = one_of(cfg.init.kind, "init", INITS)
+    if init == "content" and cfg.content is None:
+        return "noise"  # texture synthesis has no content image to start from
+    if init == "image" and not cfg.init.path:
+        raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
+    return init
 
 
 def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
@@ -252,11 +301,13 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         )
     size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
     sizes, all_steps = _scales(cfg, size, steps)
-    weights = {k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")}
+    weights = {
+        k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
+    }
     style_scale = non_negative(cfg.style_scale, "style_scale")
     if style_scale == 0:
         raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
-    backbone = _backbone(cfg.backbone)
+    backbone = backbone_plan(cfg.backbone)
     content_layers, style_layers = _layers(cfg, backbone)
     smallest = min_input_size(content_layers + style_layers, backbone.arch)
     if sizes[0] < smallest:
@@ -264,21 +315,15 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
             f"size {sizes[0]} is too small for layer(s) {list(content_layers + style_layers)}: "
             f"needs at least {smallest} px"
         )
-    init = one_of(cfg.init.kind, "init", INITS)
-    if init == "content" and cfg.content is None:
-        init = "noise"  # texture synthesis has no content image to start from
-    if init == "image" and not cfg.init.path:
-        raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
+    init = _init(cfg)
     optimizer = _optimizer(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
     output = _output(cfg, resuming)
     _check_writable(out_dir, "run directory")
-    max_pixels = non_negative_int(cfg.max_input_pixels, "max_input_pixels") or None
     accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
     if not 0 <= cfg.seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
-    _check_optimizer_options(optimizer)
-    return Plan(
+    plan = Plan(
         content=assets.resolve(cfg.content) if cfg.content is not None else None,
         style=assets.resolve(cfg.style) if cfg.style is not None else None,
         init=init,
@@ -296,11 +341,13 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         progress_bar=bool(cfg.progress_bar),
         output=output,
         overwrite=bool(cfg.overwrite),
-        max_input_pixels=max_pixels,
+        max_input_pixels=non_negative_int(cfg.max_input_pixels, "max_input_pixels") or None,
         force=bool(cfg.force),
         deterministic=bool(cfg.deterministic),
         compile=bool(cfg.compile),
         accelerator=accelerator,
-        devices=OmegaConf.to_container(cfg.trainer, resolve=True)["devices"],
+        devices=_devices(cfg.trainer.devices),
         config=OmegaConf.to_yaml(cfg, resolve=True),
     )
+    _check_optimizer_options(optimizer)  # imports torch: after every cheaper check
+    return plan

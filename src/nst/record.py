@@ -11,12 +11,11 @@ from omegaconf import OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from nst.checkpoint import RunState
-from nst.files import write_json
+from nst.files import write_json, write_text
 from nst.losses import LossTerms
 from nst.plan import Plan
 from nst.resources import peak_memory_mb
 from nst.rundir import METRICS
-
 
 
 def build(
@@ -73,3 +72,5 @@ def log_hparams(logger: TensorBoardLogger, plan: Plan, data: dict[str, Any]) -> 
     final = {f"final/{k}": v for k, v in data["loss"].items()} | {"final/wall_seconds": data["wall_seconds"]}
     logger.log_hyperparams(config, final)
     logger.finalize("success")
+    # Lightning writes hparams.yaml once, at the first save, while still empty: the resolved config instead.
+    write_text(Path(logger.log_dir) / "hparams.yaml", plan.config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+
 import torch
 
 from nst.errors import NSTError

@@ -26,7 +26,9 @@ def _process_token() -> str:
 
 def run_name(content: object = None, style: object = None) -> str:
     """``tubingen-starry_night_3f9a``: what was run, then a token that keeps the folder unique."""
-    parts = [re.sub(r"[^\w.-]+", "_", Path(str(p)).stem)[:40] for p in (content, style) if p not in (None, "")]
+    parts = [
+        re.sub(r"[^\w.-]+", "_", Path(str(p)).stem)[:40] for p in (content, style) if p not in (None, "")
+    ]
     return f"{'-'.join(parts) or 'run'}_{_process_token()}"
 
 
