@@ -106,24 +106,27 @@ class LossTerms:
             extra={k: v.detach() for k, v in self.extra.items()},
         )
 
+    def totals(self) -> dict[str, torch.Tensor]:
+        """total, content and style (each summed over its layers), then the extra terms."""
+        zero = self.total.new_zeros(())
+        return {
+            "total": self.total,
+            "content": sum(self.content.values(), zero),
+            "style": sum(self.style.values(), zero),
+            **self.extra,
+        }
+
     def flat(self) -> dict[str, torch.Tensor]:
         """TensorBoard's names: loss/total, loss/content, loss/style, loss/<extra>, content/<layer>, ..."""
-        zero = self.total.new_zeros(())
-        terms = {
-            "loss/total": self.total,
-            "loss/content": sum(self.content.values(), zero),
-            "loss/style": sum(self.style.values(), zero),
-            **{f"loss/{name}": value for name, value in self.extra.items()},
-        }
+        terms = {f"loss/{name}": value for name, value in self.totals().items()}
         terms.update({f"content/{k}": v for k, v in self.content.items()})
         terms.update({f"style/{k}": v for k, v in self.style.items()})
         return terms
 
     def numbers(self) -> dict[str, dict[str, float]]:
         """Plain floats for metrics.json: loss (totals), content_layers, style_layers."""
-        totals = {k.split("/", 1)[1]: float(v) for k, v in self.flat().items() if k.startswith("loss/")}
         return {
-            "loss": totals,
+            "loss": {k: float(v) for k, v in self.totals().items()},
             "content_layers": {k: float(v) for k, v in self.content.items()},
             "style_layers": {k: float(v) for k, v in self.style.items()},
         }
