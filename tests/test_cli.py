@@ -13,47 +13,41 @@ from conftest import run_nst
 pytestmark = pytest.mark.slow  # every test here runs `python -m nst` in a subprocess
 
 
-def test_every_override_of_the_readme_example_works_together(tmp_path):
-    result = run_nst(
-        "content=tubingen",
-        "style=starry_night",
-        "output=out.png",
-        "size=64",
-        "steps=6",
-        "seed=0",
-        "backbone=vgg16_hed",
-        "init=noise",
-        "optimizer=adam",
-        "content_layers=[conv_3,conv_4]",
-        "style_layers=[conv_1,conv_2,conv_3,conv_4]",
-        "content_weight=1",
-        "style_weight=1e6",
-        "image_every=3",
-        "hydra.run.dir=run",
-        cwd=tmp_path,
-    )
+def _readme_example() -> list[str]:
+    """The overrides of the README's command-line example (the code block under "The command line")."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```\npython -m nst (.+?)\n```", readme, flags=re.S)[1]
+    return block.replace("\\\n", " ").split()
+
+
+def test_the_readme_example_runs_and_stylises(tmp_path):
+    overrides = [o for o in _readme_example() if not o.startswith(("size=", "steps="))]
+    assert {"backbone=vgg16_hed", "style_weight=40", "output=out.png"} <= set(overrides), overrides
+    result = run_nst(*overrides, "size=96", "steps=30", "image_every=10", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run = tmp_path / "run"
     out = Image.open(tmp_path / "out.png")
-    assert max(out.size) == 64 and out.size == Image.open(run / "result.png").size
+    assert max(out.size) == 96 and out.size == Image.open(run / "result.png").size
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "completed" and metrics["steps"] == 6
-    assert metrics["backbone"] == "vgg16_hed" and metrics["size"] == 64 and metrics["seed"] == 0
-    assert metrics["optimizer"] == "adam" and metrics["init"] == "noise"
-    assert set(metrics["content_layers"]) == {"conv2_1", "conv2_2"}  # conv_3, conv_4
-    assert set(metrics["style_layers"]) == {"conv1_1", "conv1_2", "conv2_1", "conv2_2"}
-    for key in ("total", "content", "style"):
-        assert metrics["loss"][key] > 0
+    assert metrics["status"] == "completed" and metrics["steps"] == 30
+    assert metrics["backbone"] == "vgg16_hed" and metrics["size"] == 96 and metrics["seed"] == 0
+    assert metrics["optimizer"] == "lbfgs" and metrics["init"] == "content"
+    assert set(metrics["content_layers"]) == {"relu4_2"}
+    assert set(metrics["style_layers"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1"}
     assert metrics["wall_seconds"] > 0 and 0 < metrics["seconds_per_step"] < metrics["wall_seconds"]
     assert metrics["peak_memory_mb"] > 100
     events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     scalars = events.Tags()["scalars"]
-    for tag in ("loss/total", "loss/content", "loss/style", "content/conv2_2", "style/conv1_1"):
+    for tag in ("loss/total", "loss/content", "loss/style", "content/relu4_2", "style/relu1_1"):
         assert tag in scalars
-    assert len(events.Scalars("loss/total")) == 6
-    assert len(events.Images("image")) >= 3  # steps 3 and 6, and the final image
-    assert (run / "tb").glob("events.out.tfevents.*")
+    style = [event.value for event in events.Scalars("loss/style")]
+    assert len(style) == 30 and len(events.Images("image")) >= 3  # steps 10, 20, 30 and the final image
+    # Stylised, not noise: the style loss falls far below its first step's value and stays finite.
+    assert metrics["loss"]["style"] < style[0] / 100, (style[0], metrics["loss"])  # measured 163 -> 0.48
+    assert metrics["loss"]["total"] < 100, metrics[
+        "loss"
+    ]  # measured 32.7; the tutorial's 1e6: 1.05e10, noise
     assert "metrics:" in result.stdout and "tensorboard --logdir" in result.stdout
 
 
@@ -80,8 +74,10 @@ BAD_INPUTS = {
     "both null": (["content=null", "style=null"], "both null"),
     "init image without path": (["init=image"], "init.path"),
     "init image missing": (["init=image", "init.path=gone.png"], "image not found"),
-    "unknown init": (["init=banana"], "unknown init 'banana'; valid: content, image, noise"),
-    "unknown init kind": (["init.kind=banana"], "unknown init 'banana'; valid: content, noise, image"),
+    "unknown init": (["init=banana"], "unknown init 'banana'; valid: auto, content, image, noise"),
+    "unknown init kind": (["init.kind=banana"], "unknown init 'banana'; valid: auto, content, noise, image"),
+    "content start without a style": (["init=content", "style=null"], "starts at the answer (every loss 0)"),
+    "content start without content": (["init=content", "content=null"], "init=content needs a content image"),
     # layers
     "unknown layer": (["style_layers=[relu1_1,relu9_9]"], "unknown layer 'relu9_9'"),
     "conv_14 on vgg16": (["content_layers=[conv_14]"], "13 conv layers"),
@@ -259,3 +255,68 @@ def test_progress_bar_in_a_log_redraws_about_ten_times_not_every_step(tmp_path):
     redraws = [part for part in result.stdout.split("\r") if "steps:" in part]
     assert "40/40" in redraws[-1]
     assert len(redraws) <= 30, len(redraws)  # measured 23 (83 when it redrew every step)
+
+
+def _imports_torch(*args: str, cwd: Path) -> tuple[bool, str]:
+    """Run ``python -X importtime -m nst ARGS``: whether torch was imported, and the output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nst", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    imported = {
+        line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+    }
+    return "torch" in imported, done.stdout + "\n".join(
+        line for line in done.stderr.splitlines() if not line.startswith("import time:")
+    )
+
+
+def test_help_and_input_errors_answer_before_torch_is_imported(tmp_path):
+    torch_loaded, text = _imports_torch("--help", cwd=tmp_path)
+    assert not torch_loaded and "modes:" in text and "style_weight" in text and "exit codes" in text
+    assert "_sweep" not in text and "conv_14+conv_15+conv_16 (vgg19 only)" in text  # on vgg16_hed
+    torch_loaded, text = _imports_torch("backbone=vgg19", "--help", cwd=tmp_path)
+    assert "vgg19*" in text and "1000000.0" in text  # the values in force for the overrides given
+    for bad in (["size=0"], ["seed=abc"], ["sizee=128"], ["content=nope.jpg"], ["style_layers=[relu9_9]"]):
+        torch_loaded, text = _imports_torch(*bad, cwd=tmp_path)
+        assert not torch_loaded and "nst: error: " in text, (bad, text)
+
+
+def test_lightning_stays_quiet_where_srun_exists(tmp_path):
+    """On a SLURM machine Lightning hints about srun on every run unless its environment is chosen."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    import os
+
+    env_path = f"{bin_dir}:{os.environ['PATH']}"
+    old = os.environ["PATH"]
+    os.environ["PATH"] = env_path
+    try:
+        result = run_nst("style=null", "size=32", "steps=2", "hydra.run.dir=run", cwd=tmp_path)
+    finally:
+        os.environ["PATH"] = old
+    assert result.returncode == 0, result.stderr
+    assert "srun" not in result.stdout + result.stderr
+
+
+def test_a_run_folder_tells_what_was_run(tmp_path):
+    result = run_nst("style=null", "size=32", "steps=2", "style_scale=0.5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = tmp_path.glob("outputs/*/*")
+    assert "_tubingen_" in run.name  # named after its content (and style), plus a unique token
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["optimizer"] == "lbfgs_plain" or metrics["optimizer"] == "lbfgs"
+    assert metrics["style_scale"] == 0.5 and metrics["init"] == "noise" and "init_path" in metrics
+    hparams = (run / "tb" / "hparams.yaml").read_text()
+    assert "style_scale: 0.5" in hparams and "optimizer:" in hparams  # the resolved config
+    log = (run / "cli.log").read_text()
+    assert "image:" in log and "metrics:" in log

@@ -42,13 +42,14 @@ def test_sigint_saves_then_resume_ends_where_an_uninterrupted_run_would(tmp_path
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
-    assert stderr.strip().splitlines()[-1].startswith("nst: error: interrupted (SIGINT) at step ")
+    assert stderr.strip().splitlines()[-1].startswith("nst: stopped: interrupted (SIGINT) at step ")
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and 20 <= metrics["steps"] < 400
     assert (tmp_path / "cut" / "result.png").is_file() and checkpoint.is_file()
 
     resumed = run_nst("resume=cut", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not (tmp_path / "outputs").exists()  # resume= continues "cut": no empty dated folder beside it
     reference = run_nst(*RUN, *steps, "hydra.run.dir=whole", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-2000:]
     done = json.loads((tmp_path / "cut" / "metrics.json").read_text())

@@ -94,6 +94,7 @@ def load_torchvision_vgg19(weights: str | None = None, download: bool = True) ->
             if not download:
                 raise _vgg19_missing(path, "downloads are off (backbone.download=false)")
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)  # torch writes a .partial file beside it
                 torch.hub.download_url_to_file(VGG19_URL, str(path), progress=True)
             except Exception as err:  # any network failure means the same to the user
                 path.unlink(missing_ok=True)

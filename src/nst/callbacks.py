@@ -22,10 +22,11 @@ class ProgressBar(TQDMProgressBar):
     pipe (CI, sweeps), where every redraw would stay behind as another line.
     """
 
-    def __init__(self, description: str = "steps", steps: int = 0) -> None:
+    def __init__(self, description: str = "steps", steps: int = 0, done: int = 0) -> None:
         interactive = sys.stdout.isatty()
         super().__init__(refresh_rate=1 if interactive else max(1, steps // 10))
         self.description = description
+        self.done = done  # steps of this scale done before this fit (a resumed run): the bar starts there
 
     @property
     def train_description(self) -> str:
@@ -38,8 +39,15 @@ class ProgressBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[override]
         # Lightning's own resets the bar and relabels it "Epoch 0"; one fit is one epoch here.
-        self.train_progress_bar.total = self.total_train_batches
-        self.train_progress_bar.initial = 0
+        self.train_progress_bar.total = self.done + self.total_train_batches
+        self.train_progress_bar.initial = self.done
+        self.train_progress_bar.n = self.done
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
+        bar, n = self.train_progress_bar, self.done + batch_idx + 1
+        if self._should_update(batch_idx + 1, self.total_train_batches):
+            bar.n = n
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # redraws
 
 
 class RunMonitor(pl.Callback):

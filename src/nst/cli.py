@@ -5,6 +5,7 @@ Exit codes are listed in :mod:`nst.errors`. Input errors are found before torch 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -21,10 +22,14 @@ from nst.errors import EXIT_BAD_INPUT, NSTError
 from nst.plan import Plan, make_plan
 from nst.rundir import METRICS, claim, completed
 
+log = logging.getLogger("nst")
 
-def fail(message: str, code: int) -> None:
+
+def fail(message: str, code: int, label: str = "error") -> None:
+    if code != EXIT_BAD_INPUT and sys.stdout.isatty():
+        print(file=sys.stdout)  # end the progress bar's line: the message starts on its own
     sys.stdout.flush()
-    print(f"nst: error: {message}", file=sys.stderr)
+    print(f"nst: {label}: {message}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -47,22 +52,22 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
         plan, state = _resume(out_dir)
-        print(f"resuming:    {out_dir} at step {state.steps_done}")
+        log.info(f"resuming:    {out_dir} at step {state.steps_done}")
     else:
         done = completed(out_dir) if cfg.skip_completed else None
         if done is not None:  # a re-run sweep resumes: finished jobs are not run again
-            print(f"skipped:     {out_dir} (already completed)")
+            log.info(f"skipped:     {out_dir} (already completed)")
             return done["loss"]["total"]
         plan = make_plan(cfg, out_dir)
     from nst.engine import run  # torch and Lightning load only once the input is known to be good
 
     with claim(out_dir):
         data = run(plan, out_dir, state)
-    print(f"image:       {data['image']}")
+    log.info(f"image:       {data['image']}")
     if plan.output is not None:
-        print(f"output:      {plan.output}")
-    print(f"metrics:     {out_dir / METRICS}")
-    print(f"tensorboard: tensorboard --logdir {out_dir / 'tb'}")
+        log.info(f"output:      {plan.output}")
+    log.info(f"metrics:     {out_dir / METRICS}")
+    log.info(f"tensorboard: tensorboard --logdir {out_dir / 'tb'}")
     return data["loss"]["total"]  # the value a Hydra sweeper would minimise
 
 
@@ -83,24 +88,36 @@ def job(cfg: DictConfig) -> float | None:
     except NSTError as err:
         if cfg.debug:
             raise
-        message, code = str(err), err.exit_code
+        message, code, label = str(err), err.exit_code, err.label
     except OmegaConfBaseException as err:
         if cfg.debug:
             raise
-        message, code = config.error_line(err), EXIT_BAD_INPUT
+        message, code, label = config.error_line(err), EXIT_BAD_INPUT, "error"
     finally:
         # A run that never started (bad input) or that continued another folder (resume=) leaves
         # no empty dated folder behind.
         if made_by_hydra and (code == EXIT_BAD_INPUT or cfg.resume) and _only_hydra_files(out_dir):
             shutil.rmtree(out_dir, ignore_errors=True)
-    fail(message, code)
+    logging.getLogger("nst.file").info(f"nst: {label}: {message}")
+    fail(message, code, label)
     return None
+
+
+def print_help(argv: list[str]) -> None:
+    """Our --help (Hydra's is --hydra-help): the config composed with the overrides on the line."""
+    from nst.help import help_text
+
+    cfg = config.compose([a for a in argv if "=" in a and not a.startswith("-")], with_hydra=True)
+    print(help_text(cfg, dict(cfg.hydra.runtime.choices)))
 
 
 def main() -> None:
     config.register()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
     try:
+        if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+            print_help(sys.argv[1:])
+            return
         job()
     except (HydraException, OmegaConfBaseException) as err:
         if "debug=true" in sys.argv[1:]:

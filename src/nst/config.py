@@ -102,14 +102,17 @@ def validated(cfg: DictConfig | dict | str) -> DictConfig:
     return OmegaConf.merge(OmegaConf.structured(Config), data)
 
 
-def compose(overrides: list[str] | None = None) -> DictConfig:
-    """The config ``python -m nst OVERRIDES`` runs with (for tests, benchmarks and scripts)."""
+def compose(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
+    """The config ``python -m nst OVERRIDES`` runs with (for tests, benchmarks and scripts).
+
+    ``with_hydra`` keeps Hydra's own node (``cfg.hydra.runtime.choices``: the option of each group).
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides or []))
+        return hydra_compose("config", overrides=list(overrides or []), return_hydra_config=with_hydra)
 
 
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}

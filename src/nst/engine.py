@@ -45,6 +45,7 @@ def quiet_lightning() -> None:
         ".*tensorboardX.*",
         ".*LeafSpec.*",
         r".*module\(s\) in eval mode.*",
+        ".*The `srun` command is available.*",  # one run is one process here; SLURM jobs run it as such
     ):
         warnings.filterwarnings("ignore", message=message)
 
@@ -140,7 +141,7 @@ class Run:
                 if len(plan.sizes) > 1
                 else "steps"
             )
-            callbacks.append(ProgressBar(label, remaining))
+            callbacks.append(ProgressBar(label, remaining, done=state.step_in_scale))
         self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
         device = trainer.strategy.root_device
         self.module = module = StyleTransfer(
@@ -194,6 +195,7 @@ class Run:
                 f"interrupted ({error}) at step {steps}: image and checkpoint saved in {where}; "
                 f"continue with resume={where}",
                 error.exit_code,
+                label="stopped",
             )
         if isinstance(error, Diverged) and self.module is not None:
             self.finish("diverged", self.module.last_finite.detach().clamp(0, 1), error=str(error))

@@ -20,6 +20,7 @@ class NSTError(Exception):
     """Reported as one line on stderr and ``exit_code``, never a traceback (unless debug=true)."""
 
     exit_code = EXIT_BAD_INPUT
+    label = "error"  # nst: error: ...
 
 
 class Diverged(NSTError):
@@ -54,6 +55,7 @@ class Interrupted(NSTError):
 class RunStopped(NSTError):
     """The run ended early after keeping what it could; the message says what was kept and where."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int, label: str = "error") -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.label = label  # "stopped" for a stop the user asked for: not an error

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst.errors import NSTError
 from nst.files import atomic_write
-from nst.vgg import min_input_size
+from nst.vgg import min_input_size, too_deep
 
 if TYPE_CHECKING:
     from nst.plan import Plan
@@ -154,9 +154,10 @@ class Sources:
                     continue
                 height, width = shape_at(image, edge)
                 if min(height, width) < self.min_edge:
+                    deep = too_deep(self.plan.layers, self.plan.backbone.arch, min(height, width))
                     raise NSTError(
                         f"{what} is {width}x{height} px at size {edge}, too small for layer(s) "
-                        f"{self.plan.layers}: each edge needs at least {self.min_edge} px "
+                        f"{deep}: each edge needs at least {self.min_edge} px "
                         "(raise size or use shallower layers)"
                     )
 

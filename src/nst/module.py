@@ -121,7 +121,7 @@ class StyleTransfer(pl.LightningModule):
         self.evaluations += 1  # L-BFGS's line search may evaluate several times per step
         terms = self.losses()
         if not torch.isfinite(terms.total):
-            raise Diverged(float(terms.total), self.evaluations)
+            raise Diverged(float(terms.total.detach()), self.evaluations)
         with torch.no_grad():
             self.last_finite.copy_(self.image)
         # Logged by the RunMonitor callback with a step that runs on across scales and resumes.

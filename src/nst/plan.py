@@ -23,11 +23,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from nst import assets
 from nst.config import Config
 from nst.errors import NSTError
-from nst.vgg import BLOCKS, canonical_layers, min_input_size
+from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
 
 PRECISIONS = ("fp32", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
-INITS = ("content", "noise", "image")
+INITS = ("auto", "content", "noise", "image")
 SOURCES = {"hed": "vgg16", "torchvision": "vgg19", "random": None}  # source -> required arch (None: any)
 OPTIMIZER_KEYS = ("_target_", "name")  # the preset's own keys, not passed to torch
 
@@ -284,8 +284,14 @@ def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], t
 
 def _init(cfg: DictConfig) -> str:
     init = one_of(cfg.init.kind, "init", INITS)
+    if init == "auto":  # a reconstruction from the photo itself would already be perfect
+        return "content" if cfg.content is not None and cfg.style is not None else "noise"
     if init == "content" and cfg.content is None:
-        return "noise"  # texture synthesis has no content image to start from
+        raise NSTError(
+            "init=content needs a content image (texture synthesis starts from init=noise or init=image)"
+        )
+    if init == "content" and cfg.style is None:
+        raise NSTError("init=content with style=null starts at the answer (every loss 0): use init=noise")
     if init == "image" and not cfg.init.path:
         raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
     return init
@@ -311,10 +317,8 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     content_layers, style_layers = _layers(cfg, backbone)
     smallest = min_input_size(content_layers + style_layers, backbone.arch)
     if sizes[0] < smallest:
-        raise NSTError(
-            f"size {sizes[0]} is too small for layer(s) {list(content_layers + style_layers)}: "
-            f"needs at least {smallest} px"
-        )
+        deep = too_deep(list(dict.fromkeys(content_layers + style_layers)), backbone.arch, sizes[0])
+        raise NSTError(f"size {sizes[0]} is too small for layer(s) {deep}: needs at least {smallest} px")
     init = _init(cfg)
     optimizer = _optimizer(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}

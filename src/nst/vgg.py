@@ -87,6 +87,11 @@ def min_input_size(layers: Sequence[str], arch: str) -> int:
     return 2 ** max((pools_before(layer, arch) for layer in layers), default=0)
 
 
+def too_deep(layers: Sequence[str], arch: str, edge: int) -> list[str]:
+    """The (canonical) layers whose output would be empty for an input edge of ``edge`` px."""
+    return [layer for layer in layers if 2 ** pools_before(layer, arch) > edge]
+
+
 def deepest(layers: Sequence[str], arch: str) -> str:
     order = layer_names(arch)
     return max(layers, key=order.index)
