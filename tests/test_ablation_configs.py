@@ -21,8 +21,8 @@ SETTINGS = {
     "content_seeds": ("noise", "lbfgs_plain", 300),
     "texture_layers": ("noise", "lbfgs_plain", 300),
     "texture_seeds": ("noise", "lbfgs_plain", 300),
-    "init": ("content", "lbfgs", 150),
-    "gallery": ("content", "lbfgs", 100),
+    "init": ("auto", "lbfgs", 150),  # swept: content, noise
+    "gallery": ("auto", "lbfgs", 100),  # style transfer: auto starts from the content image
 }
 
 
@@ -51,6 +51,14 @@ def test_every_study_runs_its_settings(study):
     cfg = _compose([f"ablation={study}"])
     init, optimizer, steps = SETTINGS[study]
     assert (cfg.size, cfg.init.kind, cfg.optimizer.name, cfg.steps) == (128, init, optimizer, steps)
+
+
+@pytest.mark.parametrize(("backbone", "weight"), [("vgg19", 30.0), ("vgg16_hed", 40.0)])
+def test_the_gallery_runs_the_reports_layers_with_their_own_style_weight(backbone, weight):
+    cfg = _compose(["ablation=gallery", f"backbone={backbone}"])
+    assert list(cfg.content_layers) == ["conv_3", "conv_4"]
+    assert list(cfg.style_layers) == ["conv_1", "conv_2", "conv_3", "conv_4"]
+    assert cfg.style_weight == weight
 
 
 @pytest.mark.parametrize("backbone", ["vgg16_hed", "vgg19"])

@@ -1,7 +1,8 @@
 """`make ablations-quick` end to end: six sweeps into a temp dir, then the generated report.
 
-Bounds were measured on the quick setting (48 px, 40 steps, vgg16_hed, 2-core CPU; the numbers
-beside each assert) and set with a margin. The quick run takes ~2-3 minutes.
+Bounds were measured on the quick setting (48 px, 40 steps, vgg19 = the default backbone, the
+original VGG-19; 2-core CPU; the numbers beside each assert) and set with a margin. The quick run
+takes ~2-3 minutes (measured 151 s for `make ablations-quick` while another job shared the CPU).
 """
 
 import json
@@ -18,7 +19,9 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-SECTIONS = ["## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."]
+SECTIONS = ["## Claims", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."]
+VERDICTS = {"reproduced", "partly", "not reproduced"}
+CLAIMS = ["a", "b", "c", "d", "e", "f"]  # the course report's claims, one per study, in section order
 
 
 def make_quick(quick_dir: Path, *variables: str) -> subprocess.CompletedProcess:
@@ -34,7 +37,7 @@ def quick(tmp_path_factory):
     quick_dir = tmp_path_factory.mktemp("ablations-quick")
     done = make_quick(quick_dir)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    report = quick_dir / "vgg16_hed" / "report"
+    report = quick_dir / "vgg19" / "report"
     return quick_dir, report, json.loads((report / "summary.json").read_text())
 
 
@@ -42,16 +45,18 @@ def test_report_has_every_study_figure_and_table(quick):
     _, report, summary = quick
     text = (report / "README.md").read_text()
     assert summary["missing_studies"] == []
+    assert "vgg19" in text.splitlines()[0] and summary["backbone"] == "vgg19"  # the title names the network
     for section in SECTIONS:
         assert section in text
+    assert text.index("## Claims") < text.index("## 1.")  # the claims table comes first
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(figures) == 9  # 6 grids + 3 loss-curve plots
+    assert len(figures) == 10  # 6 grids + 4 loss-curve plots
     for figure in figures:
         assert not Path(figure).is_absolute()  # relative links render on a Git forge
         with Image.open(report / figure) as image:
             assert image.width > 200 and image.height > 100, figure
     # Every study's table holds numbers in every data row.
-    for section in text.split("\n## ")[1:]:
+    for section in text.split("\n## ")[2:]:  # the studies' sections (the claims table: below)
         rows = [line for line in section.splitlines() if line.startswith("|") and "---" not in line][1:]
         assert rows, section[:40]
         for row in rows:
@@ -60,20 +65,51 @@ def test_report_has_every_study_figure_and_table(quick):
 
 def test_shallow_layers_reconstruct_content_better_than_deep_ones(quick):
     psnr = [v["psnr_db"] for k, v in quick[2]["content_layers"].items() if isinstance(v, dict)]
-    assert len(psnr) == 5  # the five block-aligned groups of vgg16_hed, shallow to deep
-    assert psnr[0] > psnr[-1] + 5, psnr  # measured 17.0 vs 9.1 dB
-    assert min(psnr[:2]) > max(psnr[2:]), psnr  # measured 17.0, 12.5 > 9.4, 9.2, 9.1
+    assert len(psnr) == 6  # the report's six groups on the 16-conv vgg19, shallow to deep
+    assert psnr[0] > psnr[-1] + 5, psnr  # measured 17.3 vs 9.6 dB
+    assert min(psnr[:2]) > max(psnr[2:]), psnr  # measured 17.3, 13.7 > 11.9, 10.7, 10.3, 9.6
 
 
 def test_two_seeds_give_globally_similar_locally_different_textures(quick):
     seeds = quick[2]["texture_seeds"]
     to_style = [seeds[name]["gram_distance_to_style"] for name in seeds["jobs"]]
     noise = seeds["gram_distance_white_noise_to_style"]
-    assert max(to_style) < 0.5 * noise, (to_style, noise)  # measured 0.396, 0.392 vs 1.115
-    assert abs(to_style[0] - to_style[1]) < 0.1 * max(to_style)  # measured 1% apart
-    assert seeds["gram_distance_between_seeds"] < 0.4 * noise  # measured 0.246 vs 1.115
-    assert seeds["pixel_mean_abs_difference"] > 0.15  # measured 0.288: different pixels
-    assert quick[2]["content_seeds"]["pixel_mean_abs_difference"] > 0.1  # measured 0.240
+    assert max(to_style) < 0.5 * noise, (to_style, noise)  # measured 0.427, 0.343 vs 1.167
+    assert abs(to_style[0] - to_style[1]) < 0.35 * max(to_style)  # measured 20% apart
+    assert seeds["gram_distance_between_seeds"] < 0.5 * noise  # measured 0.359 vs 1.167
+    assert seeds["pixel_mean_abs_difference"] > 0.15  # measured 0.266: different pixels
+    assert quick[2]["content_seeds"]["pixel_mean_abs_difference"] > 0.1  # measured 0.229
+
+
+def test_claims_table_has_a_verdict_per_claim(quick):
+    _, report, summary = quick
+    claims = summary["claims"]
+    assert [claim["key"] for claim in claims] == CLAIMS
+    for claim in claims:
+        assert claim["verdict"] in VERDICTS, claim  # every study ran, so every claim is judged
+        assert re.search(r"\d", claim["measured"]), claim  # numbers measured from the runs
+        assert claim["rule"] and claim["checks"], claim
+        # The verdict follows from the rule's checks: a failed core check = not reproduced, ...
+        failed = [check for check in claim["checks"] if not check["passed"]]
+        if any(check["core"] for check in failed):
+            assert claim["verdict"] == "not reproduced", claim
+        else:
+            assert claim["verdict"] == ("partly" if failed else "reproduced"), claim
+        assert bool(claim["why"]) == bool(failed), claim  # a why exactly when not reproduced in full
+    # The README's table: one row per claim, its verdict in bold.
+    text = (report / "README.md").read_text()
+    table = text[text.index("## Claims") : text.index("## 1.")]
+    for claim in claims:
+        row = next(line for line in table.splitlines() if line.startswith(f"| ({claim['key']}) |"))
+        assert f"**{claim['verdict']}**" in row, row
+    by_key = {claim["key"]: claim for claim in claims}
+    # Verdicts the quick setting supports, from the content-only studies (no style weight involved):
+    # shallow > deep + 5 dB (measured 17.3 vs 9.6 dB), and the seeds' PSNRs to the photo 13.7 / 13.8 dB
+    # with 10.9 dB between them (10.7 expected for independent noise), losses 1.1x apart. Near-perfect
+    # (>= 25 dB) and almost exact (>= 20 dB) need the full 128 px run, so these stay "partly" here.
+    assert by_key["a"]["verdict"] != "not reproduced", by_key["a"]
+    assert by_key["b"]["verdict"] != "not reproduced", by_key["b"]
+    assert by_key["b"]["numbers"]["content_loss_ratio"] < 2  # no stall: measured 1.1x
 
 
 def test_init_study_reports_losses_and_seconds(quick):

@@ -3,15 +3,70 @@ import pytest
 import torch
 
 from nst import backbones
-from nst.backbones import HED_WEIGHTS_SHA256, installed_hed_weights, load_hed_vgg16, load_torchvision_vgg19
-from nst.encoder import BLOCKS
+from nst.backbones import (
+    CAFFE_VGG19,
+    HED,
+    HED_WEIGHTS_SHA256,
+    installed_file,
+    load_caffe_vgg19,
+    load_hed_vgg16,
+    load_torchvision_vgg19,
+)
+from nst.encoder import VGGEncoder
 from nst.errors import NSTError
+from nst.files import sha256_of
+from nst.vgg import BLOCKS
+
+
+def installed_hed_weights():
+    return installed_file(HED)
 
 
 def test_hed_weights_are_installed_and_verified():
     path = installed_hed_weights()
     assert path is not None and path.is_file()
-    assert backbones.sha256_of(path) == HED_WEIGHTS_SHA256
+    assert sha256_of(path) == HED_WEIGHTS_SHA256
+
+
+def test_caffe_vgg19_is_installed_dequantised_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_CACHE", str(tmp_path))
+    source = installed_file(CAFFE_VGG19)
+    assert source is not None and sha256_of(source) == CAFFE_VGG19.sha256
+    params = load_caffe_vgg19()
+    assert len(params) == sum(BLOCKS["vgg19"]) == 16
+    assert [tuple(w.shape) for w, _ in params][::5] == [
+        (64, 3, 3, 3),
+        (256, 256, 3, 3),
+        (512, 512, 3, 3),
+        (512, 512, 3, 3),
+    ]
+    raw = torch.load(source, weights_only=True)
+    weight = params[4][0]  # conv3_1 = block3_conv1
+    assert weight.unique().numel() <= 256  # 8-bit: 256 centroids per layer
+    assert (
+        weight[5, 7, 1, 2].item()
+        == raw["block3_conv1_W_table"][int(raw["block3_conv1_W_q"][5, 7, 1, 2])].item()
+    )
+    torch.testing.assert_close(params[4][1], raw["block3_conv1_b"])
+    assert len(list((tmp_path / "backbones").glob("vgg19-*.pt"))) == 1
+
+
+def test_caffe_vgg19_with_wrong_checksum_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_CACHE", str(tmp_path))
+    fake = tmp_path / "vgg19.bin"
+    fake.write_bytes(installed_file(CAFFE_VGG19).read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(NSTError, match="vgg19 weights file .* has sha256"):
+        load_caffe_vgg19(str(fake))
+
+
+def test_vgg19_names_every_layer_and_truncates_after_the_deepest(tmp_path, monkeypatch):
+    params = load_caffe_vgg19()
+    encoder = VGGEncoder("vgg19", params, "caffe", ["conv5_4", "relu5_4", "pool5"])
+    assert encoder.names[-1] == "pool5" and len([n for n in encoder.names if n.startswith("conv")]) == 16
+    shallow = VGGEncoder("vgg19", params, "caffe", ["relu3_4"])
+    assert shallow.names[-1] == "relu3_4"  # nothing after the deepest layer asked for
+    out = encoder(torch.rand(1, 3, 64, 64))
+    assert out["pool5"].shape == (1, 512, 2, 2) and out["relu5_4"].min() >= 0
 
 
 def test_hed_conversion_maps_hwio_to_oihw(hed_params):
@@ -56,7 +111,7 @@ def test_vgg19_missing_says_where_to_put_it_and_what_works_offline(tmp_path, mon
         load_torchvision_vgg19(download=False)
     message = str(err.value)
     assert "vgg19-dcbb9e9d.pth" in message and str(tmp_path) in message
-    assert "backbone=vgg16_hed works offline" in message
+    assert "backbone=vgg19 (the original VGG-19) works offline" in message
 
 
 def test_vgg19_loads_a_local_torchvision_state_dict(tmp_path):

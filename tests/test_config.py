@@ -57,7 +57,7 @@ def test_weights_follow_the_backbone_unless_overridden():
     hed = _compose(["backbone=vgg16_hed"])
     vgg19 = _compose(["backbone=vgg19"])
     assert hed.style_weight != vgg19.style_weight  # ~50x activation scale difference
-    assert _compose(["backbone=vgg19", "style_weight=3"]).style_weight == 3
+    assert _compose(["backbone=vgg19", "style_weight=7"]).style_weight == 7
 
 
 def test_lbfgs_defaults_are_one_iteration_per_step_and_never_stop_early():

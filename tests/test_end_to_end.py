@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(tmp_path: Path, *overrides: str) -> tuple[dict, torch.Tensor]:
-    metrics = run(plan("progress_bar=false", *overrides, out_dir=tmp_path), tmp_path)
+    metrics = run(plan("progress_bar=false", "backbone=vgg16_hed", *overrides, out_dir=tmp_path), tmp_path)
     return metrics, to_tensor(Image.open(metrics["image"]).convert("RGB"))
 
 
@@ -79,7 +79,7 @@ def test_texture_synthesis_reproduces_stripe_orientation_and_period(tmp_path, ve
 
 def initial_losses(size: int, image: torch.Tensor | None = None) -> dict[str, float]:
     """Float32 losses of ``image`` (default: the start, the content image) under the default config."""
-    defaults = plan(out_dir=Path.cwd())
+    defaults = plan("backbone=vgg16_hed", out_dir=Path.cwd())
     content = load_image(defaults.content, size)
     style = load_image(defaults.style, size)
     module = StyleTransfer(
@@ -122,3 +122,55 @@ def test_bf16_precision_matches_the_fp32_result(tmp_path):
     assert start["loss/style"] / judged["loss/style"] > 100  # measured 643x (fp32: 683x)
     ratio = judged["loss/total"] / fp32["loss"]["total"]
     assert ratio < 1.1, ratio  # measured 1.038 (32.32 vs 31.13)
+
+
+# The original VGG-19 (the default backbone): the report's shallowest and deepest layer groups.
+@pytest.mark.parametrize(
+    ("layers", "low", "high"),
+    [("[conv_1,conv_2]", 21.0, 99.0), ("[conv_14,conv_15,conv_16]", 0.0, 13.0)],  # MEASURE
+)
+def test_vgg19_reconstructs_from_shallow_layers_and_not_from_the_deepest(tmp_path, layers, low, high):
+    metrics = run(
+        plan(
+            "progress_bar=false",
+            "style=null",
+            "size=64",
+            "steps=150",
+            f"content_layers={layers}",
+            out_dir=tmp_path,
+        ),
+        tmp_path,
+    )
+    result = to_tensor(Image.open(metrics["image"]).convert("RGB"))
+    score = psnr(result, load_image(assets.resolve("tubingen"), 64))
+    print(layers, score)
+    assert metrics["backbone"] == "vgg19" and low < score < high, score
+
+
+def test_vgg19_texture_synthesis_reproduces_stripes(tmp_path):
+    style = tmp_path / "stripes.png"
+    stripes(64, period=8, vertical=True).save(style)
+    metrics = run(plan("progress_bar=false", "content=null", f"style={style}", "size=64", "steps=60",
+                       "style_layers=[conv_1,conv_2,conv_3,conv_4]", out_dir=tmp_path), tmp_path)  # fmt: skip
+    fy, fx = dominant_frequency(to_tensor(Image.open(metrics["image"]).convert("RGB")))
+    print(fy, fx)
+    assert fy == 0 and abs(fx - 8) <= 1, (fy, fx)
+
+
+def test_vgg19_style_transfer_takes_the_style_and_keeps_the_content(tmp_path):
+    metrics = run(plan("progress_bar=false", "size=96", "steps=40", out_dir=tmp_path), tmp_path)
+    result = to_tensor(Image.open(metrics["image"]).convert("RGB"))
+    defaults = plan(out_dir=tmp_path)
+    content = load_image(defaults.content, 96)
+    module = StyleTransfer(
+        build_encoder(defaults.backbone, defaults.layers), content, content, load_image(defaults.style, 96),
+        list(defaults.content_layers), list(defaults.style_layers), defaults.content_weight,
+        defaults.style_weight, 0.0, defaults.range_weight, defaults.optimizer.factory(),
+    )  # fmt: skip
+    with torch.no_grad():
+        start = module.losses().numbers()["loss"]
+    painting = load_image(defaults.style, 96)
+    painting = torch.nn.functional.interpolate(painting, size=content.shape[-2:], mode="bilinear")
+    print(start["style"] / metrics["loss"]["style"], psnr(result, content), psnr(painting, content))
+    assert start["style"] / metrics["loss"]["style"] > 10  # MEASURE
+    assert psnr(result, content) > psnr(painting, content) + 2  # MEASURE

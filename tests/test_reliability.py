@@ -16,7 +16,14 @@ from conftest import run_nst
 pytestmark = pytest.mark.slow
 
 # Small reconstruction runs: real features, fast steps, and an L-BFGS history worth restoring.
-RUN = ("style=null", "init=noise", "size=64", "content_layers=[conv_3,conv_4]", "progress_bar=false")
+RUN = (
+    "backbone=vgg16_hed",
+    "style=null",
+    "init=noise",
+    "size=64",
+    "content_layers=[conv_3,conv_4]",
+    "progress_bar=false",
+)
 
 
 def _pixels(path):
@@ -120,10 +127,16 @@ def test_coarse_to_fine_runs_every_scale_and_logs_one_curve(tmp_path):
     assert [e.step for e in events.Scalars("loss/total")] == list(range(1, 21))
 
 
-@pytest.mark.parametrize("size", [128, 256])
-def test_memory_estimate_is_close_to_the_measured_peak(tmp_path, size):
+@pytest.mark.parametrize(("backbone", "size"), [("vgg16_hed", 128), ("vgg16_hed", 256), ("vgg19", 128)])
+def test_memory_estimate_is_close_to_the_measured_peak(tmp_path, backbone, size):
     result = run_nst(
-        *RUN[:-2], "steps=110", "optimizer=lbfgs_plain", f"size={size}", "hydra.run.dir=run", cwd=tmp_path
+        f"backbone={backbone}",
+        "style=null",
+        "steps=110",
+        "optimizer=lbfgs_plain",
+        f"size={size}",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())

@@ -326,7 +326,7 @@ def scaling_table(rows: list[dict]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="128,256,512", help="longest edges in px, comma-separated")
-    parser.add_argument("--backbones", default="vgg16_hed,vgg19", help="config names, comma-separated")
+    parser.add_argument("--backbones", default="vgg19,vgg16_hed", help="config names, comma-separated")
     parser.add_argument("--impls", default=",".join(IMPLS), help=f"of {IMPLS + EXTRA_IMPLS}")
     parser.add_argument("--repeats", type=int, default=5, help="timed evaluations per implementation")
     parser.add_argument("--warmup", type=int, default=2, help="untimed evaluations first")

