@@ -51,7 +51,8 @@ class ProgressBar(TQDMProgressBar):
 
 
 class RunMonitor(pl.Callback):
-    """Per step: times it, logs losses and images to TensorBoard, checkpoints, honours stop requests.
+    """Per step: times it, logs losses and images to TensorBoard, checkpoints, honours stop requests
+    and the time budget.
 
     ``step_offset`` is the number of steps done before this fit (earlier scales, or the part of the
     run before a resume), so the logged curves run on as one.
@@ -65,6 +66,7 @@ class RunMonitor(pl.Callback):
         checkpoint_every: int,
         save_checkpoint: Callable[[pl.Trainer, StyleTransfer, int], None],
         stop: StopFlag,
+        out_of_time: Callable[[], bool] = lambda: False,
     ) -> None:
         self.step_offset = step_offset
         self.log_every = log_every
@@ -72,6 +74,8 @@ class RunMonitor(pl.Callback):
         self.checkpoint_every = checkpoint_every
         self.save_checkpoint = save_checkpoint
         self.stop = stop
+        self.out_of_time = out_of_time
+        self.out_of_time_seen = False  # the time budget ended this fit
         self.step_seconds: list[float] = []
         self._started = 0.0
 
@@ -97,6 +101,8 @@ class RunMonitor(pl.Callback):
         if self.stop.signum is not None:
             self.save_checkpoint(trainer, pl_module, step)
             raise Interrupted(self.stop.signum)
+        if self.out_of_time():  # checked between steps: the step in progress always finishes
+            self.out_of_time_seen = trainer.should_stop = True
 
 
 def log_image(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:

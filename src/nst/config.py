@@ -87,6 +87,7 @@ class Config:
     deterministic: bool = MISSING
     debug: bool = MISSING
     compile: bool = MISSING
+    time_budget: float | None = MISSING
     skip_completed: bool = MISSING
 
 

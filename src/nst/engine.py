@@ -97,6 +97,7 @@ class Run:
         self.started = time.perf_counter()
         self.module: StyleTransfer | None = None
         self.trainer: pl.Trainer | None = None
+        self.budget_spent = False  # time_budget reached: no more steps
         out_dir.mkdir(parents=True, exist_ok=True)
         self.logger = TensorBoardLogger(save_dir=str(out_dir), name="tb", version="", default_hp_metric=False)
 
@@ -115,17 +116,11 @@ class Run:
         )
         checkpoint.save(self.out_dir / checkpoint.CHECKPOINT, snapshot)
 
-    def fit_scale(self, stop: StopFlag) -> None:
-        """Optimise at the current scale for its remaining steps; the state moves on as it goes."""
+    def out_of_time(self) -> bool:
+        return self.plan.time_budget is not None and self.wall_seconds() >= self.plan.time_budget
+
+    def _callbacks(self, stop: StopFlag, size: int, remaining: int) -> tuple[RunMonitor, list[pl.Callback]]:
         plan, state = self.plan, self.state
-        size = plan.sizes[state.scale_index]
-        content, style = self.sources.at(size)
-        shape = self.sources.shape_at(size)
-        if state.image is None:
-            state.image = self.sources.initial_image(size, content)
-        elif tuple(state.image.shape[-2:]) != shape:
-            state.image = upsample(state.image, shape)
-        remaining = plan.steps[state.scale_index] - state.step_in_scale
         monitor = RunMonitor(
             step_offset=state.steps_done,
             log_every=plan.log_every,
@@ -133,18 +128,22 @@ class Run:
             checkpoint_every=plan.checkpoint_every,
             save_checkpoint=self.save_checkpoint,
             stop=stop,
+            out_of_time=self.out_of_time,
         )
-        callbacks: list[pl.Callback] = [monitor]
-        if plan.progress_bar:
-            label = (
-                f"scale {state.scale_index + 1}/{len(plan.sizes)} ({size} px)"
-                if len(plan.sizes) > 1
-                else "steps"
-            )
-            callbacks.append(ProgressBar(label, remaining, done=state.step_in_scale))
-        self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
-        device = trainer.strategy.root_device
-        self.module = module = StyleTransfer(
+        if not plan.progress_bar:
+            return monitor, [monitor]
+        label = (
+            "steps"
+            if len(plan.sizes) == 1
+            else f"scale {state.scale_index + 1}/{len(plan.sizes)} ({size} px)"
+        )
+        return monitor, [monitor, ProgressBar(label, remaining, done=state.step_in_scale)]
+
+    def _module(
+        self, content: torch.Tensor | None, style: torch.Tensor | None, device: torch.device
+    ) -> StyleTransfer:
+        plan, state = self.plan, self.state
+        return StyleTransfer(
             encoder=self.encoder.to(device),
             init_image=state.image.to(device),
             content_image=None if content is None else content.to(device),
@@ -159,13 +158,34 @@ class Run:
             optimizer_state=state.optimizer,
             compile=plan.compile,
         )
+
+    def fit_scale(self, stop: StopFlag) -> None:
+        """Optimise at the current scale for its remaining steps; the state moves on as it goes.
+
+        Once the time budget is spent, the remaining steps of every scale are skipped: the image is
+        only carried (upsampled) to the last scale, so the result has the size asked for.
+        """
+        plan, state = self.plan, self.state
+        size = plan.sizes[state.scale_index]
+        content, style = self.sources.at(size)
+        shape = self.sources.shape_at(size)
+        if state.image is None:
+            state.image = self.sources.initial_image(size, content)
+        elif tuple(state.image.shape[-2:]) != shape:
+            state.image = upsample(state.image, shape)
+        remaining = 0 if self.budget_spent else plan.steps[state.scale_index] - state.step_in_scale
+        monitor, callbacks = self._callbacks(stop, size, remaining)
+        self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
+        self.module = module = self._module(content, style, trainer.strategy.root_device)
         try:
-            trainer.fit(module, train_dataloaders=step_loader(remaining))
+            if remaining:
+                trainer.fit(module, train_dataloaders=step_loader(remaining))
         finally:  # finished or stopped, the tallies move on
             state.steps_done = monitor.step(trainer)
             state.step_in_scale += trainer.global_step
             state.evaluations += module.evaluations
             state.step_seconds += monitor.step_seconds
+            self.budget_spent = self.budget_spent or monitor.out_of_time_seen
         state.image, state.optimizer = module.image.detach().to("cpu"), None  # a new scale: fresh history
         state.scale_index, state.step_in_scale = state.scale_index + 1, 0
 
@@ -244,7 +264,8 @@ def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, A
         try:
             while current.state.scale_index < len(plan.sizes):
                 current.fit_scale(stop)
-            data = current.finish("completed", current.module.export())
+            ended = {"ended_by": "time_budget"} if current.budget_spent else {}
+            data = current.finish("completed", current.module.export(), **ended)
             log_image(current.trainer, current.module, current.state.steps_done)
             record.log_hparams(current.logger, plan, data)
             (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight

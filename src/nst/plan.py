@@ -99,6 +99,7 @@ class Plan:
     force: bool
     deterministic: bool
     compile: bool
+    time_budget: float | None  # seconds of optimisation, then the result is saved as completed
     accelerator: str
     devices: Any
     config: str  # the resolved config as YAML: what a checkpoint stores and a resume plans again
@@ -287,6 +288,14 @@ def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], t
     return tuple(content if cfg.content is not None else ()), tuple(style if cfg.style is not None else ())
 
 
+def _time_budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    if non_negative(value, "time_budget") == 0:
+        raise NSTError("time_budget must be a positive number of seconds (null = no limit), got 0")
+    return float(value)
+
+
 def _init(cfg: DictConfig) -> str:
     init = one_of(cfg.init.kind, "init", INITS)
     if init == "auto":  # a reconstruction from the photo itself would already be perfect
@@ -354,6 +363,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         force=bool(cfg.force),
         deterministic=bool(cfg.deterministic),
         compile=bool(cfg.compile),
+        time_budget=_time_budget(cfg.time_budget),
         accelerator=accelerator,
         devices=_devices(cfg.trainer.devices),
         config=OmegaConf.to_yaml(cfg, resolve=True),
