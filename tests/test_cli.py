@@ -97,6 +97,8 @@ BAD_INPUTS = {
     "scale_steps without scales": (["scale_steps=[5]"], "scale_steps=[5] needs scales"),
     "zero style scale": (["style_scale=0"], "style_scale must be positive"),
     "seed not a number": (["seed=abc"], "seed must be an integer, got 'abc'"),
+    "zero time budget": (["time_budget=0"], "time_budget must be a positive number of seconds"),
+    "time budget not a number": (["time_budget=soon"], "time_budget must be a number, got 'soon'"),
     "negative seed": (["seed=-1"], "seed must be in [0, 2**32)"),
     # weights
     "negative content weight": (["content_weight=-1"], "content_weight must be a non-negative number"),

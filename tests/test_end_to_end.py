@@ -1,4 +1,5 @@
-"""End-to-end runs on real pretrained features (vgg16_hed) at small sizes, with measured bounds.
+"""End-to-end runs on real pretrained features (vgg16_hed, and vgg19: the default) at small sizes,
+with measured bounds.
 
 Bounds were measured on a 2-core CPU (see the numbers beside each assert) and set with a margin.
 """
@@ -127,7 +128,7 @@ def test_bf16_precision_matches_the_fp32_result(tmp_path):
 # The original VGG-19 (the default backbone): the report's shallowest and deepest layer groups.
 @pytest.mark.parametrize(
     ("layers", "low", "high"),
-    [("[conv_1,conv_2]", 21.0, 99.0), ("[conv_14,conv_15,conv_16]", 0.0, 13.0)],  # MEASURE
+    [("[conv_1,conv_2]", 17.0, 99.0), ("[conv_14,conv_15,conv_16]", 0.0, 12.5)],  # measured 19.2 and 10.5 dB
 )
 def test_vgg19_reconstructs_from_shallow_layers_and_not_from_the_deepest(tmp_path, layers, low, high):
     metrics = run(
@@ -143,7 +144,6 @@ def test_vgg19_reconstructs_from_shallow_layers_and_not_from_the_deepest(tmp_pat
     )
     result = to_tensor(Image.open(metrics["image"]).convert("RGB"))
     score = psnr(result, load_image(assets.resolve("tubingen"), 64))
-    print(layers, score)
     assert metrics["backbone"] == "vgg19" and low < score < high, score
 
 
@@ -153,8 +153,7 @@ def test_vgg19_texture_synthesis_reproduces_stripes(tmp_path):
     metrics = run(plan("progress_bar=false", "content=null", f"style={style}", "size=64", "steps=60",
                        "style_layers=[conv_1,conv_2,conv_3,conv_4]", out_dir=tmp_path), tmp_path)  # fmt: skip
     fy, fx = dominant_frequency(to_tensor(Image.open(metrics["image"]).convert("RGB")))
-    print(fy, fx)
-    assert fy == 0 and abs(fx - 8) <= 1, (fy, fx)
+    assert fy == 0 and abs(fx - 8) <= 1, (fy, fx)  # measured (0, 8)
 
 
 def test_vgg19_style_transfer_takes_the_style_and_keeps_the_content(tmp_path):
@@ -171,6 +170,6 @@ def test_vgg19_style_transfer_takes_the_style_and_keeps_the_content(tmp_path):
         start = module.losses().numbers()["loss"]
     painting = load_image(defaults.style, 96)
     painting = torch.nn.functional.interpolate(painting, size=content.shape[-2:], mode="bilinear")
-    print(start["style"] / metrics["loss"]["style"], psnr(result, content), psnr(painting, content))
-    assert start["style"] / metrics["loss"]["style"] > 10  # MEASURE
-    assert psnr(result, content) > psnr(painting, content) + 2  # MEASURE
+    # Balanced weights (1 / 1): the style loss falls less than with vgg16_hed's 40, the photo stays.
+    assert start["style"] / metrics["loss"]["style"] > 8  # measured 15.7x
+    assert psnr(result, content) > psnr(painting, content) + 4  # measured 19.5 vs 12.0 dB

@@ -238,3 +238,17 @@ def test_a_full_disk_mid_run_is_one_line_and_exit_4(tmp_path, tiny_disk):
         0
     ]
     assert "(step " in lines[0]
+
+
+def test_a_time_budget_ends_the_run_as_completed_at_the_size_asked_for(tmp_path):
+    result = run_nst(
+        "backbone=vgg16_hed", "size=64", "scales=[32]", "scale_steps=[1000]", "steps=1000", "time_budget=3",
+        "progress_bar=false", "hydra.run.dir=run", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["ended_by"] == "time_budget"
+    assert 0 < metrics["steps"] < 1000 and metrics["wall_seconds"] >= 3
+    # Ended at the coarse scale: the image was still carried to the full size.
+    assert metrics["shape"] == [48, 64] and Image.open(tmp_path / "run/result.png").size == (64, 48)
+    assert not (tmp_path / "run/checkpoint.pt").exists()
