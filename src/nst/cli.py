@@ -71,11 +71,25 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     return data["loss"]["total"]  # the value a Hydra sweeper would minimise
 
 
-def _only_hydra_files(folder: Path) -> bool:
-    """A folder Hydra has just made for this job: its config copy and an empty log, nothing of ours."""
+def _only_hydra_files(folder: Path, any_log: bool = False) -> bool:
+    """A folder Hydra has just made for this job: its config copy and a log (empty, unless
+    ``any_log``), nothing of ours."""
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     log = folder / "cli.log"
-    return names <= {".hydra", "cli.log"} and (not log.exists() or log.stat().st_size == 0)
+    return names <= {".hydra", "cli.log"} and (any_log or not log.exists() or log.stat().st_size == 0)
+
+
+def _remove_made_folder(out_dir: Path) -> None:
+    """The run folder and the parents it emptied (outputs/DATE/), below the working directory."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cwd = Path.cwd().absolute()
+    for parent in out_dir.parents:
+        if parent == cwd or cwd not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 @hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
@@ -96,8 +110,12 @@ def job(cfg: DictConfig) -> float | None:
     finally:
         # A run that never started (bad input) or that continued another folder (resume=) leaves
         # no empty dated folder behind.
-        if made_by_hydra and (code == EXIT_BAD_INPUT or cfg.resume) and _only_hydra_files(out_dir):
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if (
+            made_by_hydra
+            and (code == EXIT_BAD_INPUT or cfg.resume)
+            and _only_hydra_files(out_dir, any_log=True)
+        ):
+            _remove_made_folder(out_dir)
     logging.getLogger("nst.file").info(f"nst: {label}: {message}")
     fail(message, code, label)
     return None
