@@ -239,8 +239,11 @@ def test_completed_run_is_skipped_when_asked(tmp_path):
     first = run_nst(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     stamp = (tmp_path / "run/result.png").stat().st_mtime_ns
-    second = run_nst(*args, cwd=tmp_path)
+    second = run_nst(*args, "log_every=2", cwd=tmp_path)  # watching differently: the same result
     assert second.returncode == 0 and "already completed" in second.stdout
+    assert (tmp_path / "run/result.png").stat().st_mtime_ns == stamp
+    other = run_nst(*args, "size=48", cwd=tmp_path)  # another result: refused, not reused
+    assert other.returncode == 2 and "made with other settings (size)" in other.stderr, other.stderr
     assert (tmp_path / "run/result.png").stat().st_mtime_ns == stamp
     (tmp_path / "run/result.png").unlink()  # an incomplete run dir is run again
     third = run_nst(*args, cwd=tmp_path)

@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nst import config
 from nst.errors import EXIT_BAD_INPUT, NSTError
 from nst.plan import Plan, make_plan
-from nst.rundir import METRICS, claim, completed
+from nst.rundir import METRICS, claim, completed, settings_differ
 
 log = logging.getLogger("nst")
 
@@ -54,11 +54,17 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
         plan, state = _resume(out_dir)
         log.info(f"resuming:    {out_dir} at step {state.steps_done}")
     else:
+        plan = make_plan(cfg, out_dir)
         done = completed(out_dir) if cfg.skip_completed else None
-        if done is not None:  # a re-run sweep resumes: finished jobs are not run again
+        if done is not None:  # a re-run sweep resumes: finished jobs are not run again...
+            changed = settings_differ(out_dir, plan.config)
+            if changed:  # ...unless they were made with other settings
+                raise NSTError(
+                    f"{out_dir} holds a finished run made with other settings ({', '.join(changed[:5])}): "
+                    "use another sweep folder, or skip_completed=false to run it again"
+                )
             log.info(f"skipped:     {out_dir} (already completed)")
             return done["loss"]["total"]
-        plan = make_plan(cfg, out_dir)
     from nst.engine import run  # torch and Lightning load only once the input is known to be good
 
     with claim(out_dir):

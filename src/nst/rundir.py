@@ -79,3 +79,33 @@ def completed(out_dir: Path) -> dict[str, Any] | None:
         return None
     done = data.get("status") == "completed" and Path(data.get("image", "")).is_file()
     return data if done else None
+
+
+# Keys that change how a run is watched or where a copy goes, not the result it makes.
+NOT_RESULT_KEYS = frozenset(
+    {"log_every", "image_every", "progress_bar", "checkpoint_every", "skip_completed", "debug",
+     "resume", "overwrite", "force", "max_input_pixels", "output", "ablation", "trainer"}
+)  # fmt: skip
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix.rstrip("."): node}
+    return {k: v for key, value in node.items() for k, v in _leaves(value, f"{prefix}{key}.").items()}
+
+
+def settings_differ(out_dir: Path, config_yaml: str) -> list[str] | None:
+    """The result-changing keys whose values differ between the finished run in ``out_dir`` (its
+    resolved config in tb/hparams.yaml) and ``config_yaml``; None when the old run did not record it."""
+    import yaml
+
+    try:
+        old = yaml.safe_load((out_dir / "tb" / "hparams.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(old, dict) or not old:
+        return None  # made before runs recorded their config
+    new = yaml.safe_load(config_yaml)
+    before, after = _leaves(old), _leaves(new)
+    keys = sorted(k for k in before.keys() | after.keys() if k.split(".")[0] not in NOT_RESULT_KEYS)
+    return [k for k in keys if before.get(k) != after.get(k)]
