@@ -138,3 +138,14 @@ def test_random_backbone_is_seeded():
     c = backbones.random_vgg_params("vgg19", 4)
     torch.testing.assert_close(a[5][0], b[5][0])
     assert not torch.equal(a[5][0], c[5][0])
+
+
+def test_precision_auto_is_bf16_only_where_the_hardware_runs_it(hed_backbone):
+    from dataclasses import replace
+
+    from nst.backbones import native_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    auto = resolve_precision(replace(hed_backbone, precision="auto"), cpu)
+    assert auto.precision == ("bf16" if native_bf16(cpu) else "fp32")
+    assert resolve_precision(replace(hed_backbone, precision="fp32"), cpu).precision == "fp32"  # as asked

@@ -321,13 +321,16 @@ def test_lightning_stays_quiet_where_srun_exists(tmp_path):
 
 
 def test_a_run_folder_tells_what_was_run(tmp_path):
-    result = run_nst("style=null", "size=32", "steps=2", "style_scale=0.5", cwd=tmp_path)
+    result = run_nst(
+        "style=null", "size=32", "steps=2", "style_scale=0.5", "backbone.precision=auto", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     (run,) = tmp_path.glob("outputs/*/*")
     assert "_tubingen_" in run.name  # named after its content (and style), plus a unique token
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["optimizer"] == "lbfgs_plain" or metrics["optimizer"] == "lbfgs"
     assert metrics["style_scale"] == 0.5 and metrics["init"] == "noise" and "init_path" in metrics
+    assert metrics["precision"] in ("fp32", "bf16")  # auto, resolved for this machine
     hparams = (run / "tb" / "hparams.yaml").read_text()
     assert "style_scale: 0.5" in hparams and "optimizer:" in hparams  # the resolved config
     log = (run / "cli.log").read_text()

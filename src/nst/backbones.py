@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -217,6 +217,13 @@ def native_bf16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(backbone: BackbonePlan, device: torch.device) -> BackbonePlan:
+    """``precision=auto``: bf16 where ``device`` runs it natively (AVX512-BF16/AMX, bf16 GPUs), else fp32."""
+    if backbone.precision != "auto":
+        return backbone
+    return replace(backbone, precision="bf16" if native_bf16(device) else "fp32")
 
 
 def build_encoder(backbone: BackbonePlan, layers: list[str]) -> nn.Module:

@@ -20,7 +20,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.environments import LightningEnvironment
 
 from nst import checkpoint, record
-from nst.backbones import build_encoder, native_bf16
+from nst.backbones import build_encoder, native_bf16, resolve_precision
 from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import RunState, StopFlag
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
@@ -80,11 +80,12 @@ class Run:
     """A run in progress: the plan, its sources and encoder, and the state a checkpoint saves."""
 
     def __init__(self, plan: Plan, out_dir: Path, state: RunState | None) -> None:
+        device = expected_device(plan.accelerator)
+        plan = replace(plan, backbone=resolve_precision(plan.backbone, device))  # auto -> fp32 | bf16
         self.plan, self.out_dir = plan, out_dir
         self.sources = Sources(plan)
         self.sources.check()  # every scale, now: not after an hour at the first one
         self.start_mb = current_memory_mb()
-        device = expected_device(plan.accelerator)
         self.estimate_mb = check_memory(plan, self.sources.shape_at(plan.size), device)
         if plan.backbone.precision == "bf16" and not native_bf16(device):
             print(

@@ -25,7 +25,7 @@ from nst.config import Config
 from nst.errors import NSTError
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 INITS = ("auto", "content", "noise", "image")
 SOURCES = {
@@ -47,7 +47,7 @@ class BackbonePlan:
     download: bool
     seed: int
     pooling: str  # max | avg
-    precision: str  # the VGG's arithmetic: fp32 | bf16
+    precision: str  # the VGG's arithmetic: fp32 | bf16 | auto (bf16 where the hardware has it)
 
 
 @dataclass(frozen=True)
