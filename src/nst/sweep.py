@@ -46,8 +46,7 @@ def _job_overrides(job_dir: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)  # type: ignore[union-attr]
 
 
-def _row(job_dir: Path, swept: dict[str, list[str]]) -> dict[str, Any]:
-    overrides = _job_overrides(job_dir)
+def _row(job_dir: Path, overrides: dict[str, str], swept: dict[str, list[str]]) -> dict[str, Any]:
     shown = {k: overrides[k] for k in swept if k in overrides} or overrides
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(f"{k}={v}" for k, v in shown.items())}
     try:
@@ -73,8 +72,9 @@ def table(sweep_dir: Path) -> list[dict[str, Any]]:
         raise NSTError(f"{sweep_dir} is not a sweep folder (no multirun.yaml)")
     swept = _sweep_overrides(sweep_dir)
     jobs = sorted((p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=lambda p: p.name)
-    rows = [_row(job, swept) for job in jobs]
-    present = {tuple(sorted({k: _job_overrides(j).get(k) for k in swept}.items())) for j in jobs}
+    overrides = {job: _job_overrides(job) for job in jobs}  # each job's file read once
+    rows = [_row(job, overrides[job], swept) for job in jobs]
+    present = {tuple(sorted({k: given.get(k) for k in swept}.items())) for given in overrides.values()}
     for values in itertools.product(*swept.values()):
         combination = dict(zip(swept, values))
         if tuple(sorted(combination.items())) not in present:
