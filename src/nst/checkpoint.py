@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,11 @@ class RunState:
     step_seconds: list[float] = field(default_factory=list)  # this process's step times
 
     def to_dict(self) -> dict[str, Any]:
-        state = asdict(self)
-        state.pop("step_seconds")
-        return to_cpu(state)
+        """The saved fields, every tensor copied to the CPU once (no deep copy before that)."""
+        return to_cpu({name: getattr(self, name) for name in SAVED})
+
+
+SAVED = tuple(f.name for f in fields(RunState) if f.name != "step_seconds")  # times stay per process
 
 
 def to_cpu(obj: Any) -> Any:
@@ -67,10 +69,9 @@ def load(run_dir: Path) -> RunState:
         raise NSTError(f"resume: {path} holds more than tensors and numbers; refusing to load it") from None
     except Exception as err:
         raise NSTError(f"resume: cannot read {path}: {str(err).splitlines()[0]}") from None
-    keys = {f for f in RunState.__dataclass_fields__ if f != "step_seconds"}
-    if not isinstance(data, dict) or not keys <= set(data) or not isinstance(data["config"], str):
+    if not isinstance(data, dict) or not set(SAVED) <= set(data) or not isinstance(data["config"], str):
         raise NSTError(f"resume: {path} is not an nst checkpoint")
-    return RunState(**{k: data[k] for k in keys})
+    return RunState(**{k: data[k] for k in SAVED})
 
 
 class StopFlag:
