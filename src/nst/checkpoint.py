@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,7 @@ import torch
 
 from nst.errors import NSTError
 from nst.files import atomic_write
-
-CHECKPOINT = "checkpoint.pt"
+from nst.rundir import CHECKPOINT
 
 
 @dataclass
@@ -75,11 +75,15 @@ def load(run_dir: Path) -> RunState:
 
 
 class StopFlag:
-    """SIGINT/SIGTERM set a flag the training loop checks after each step; a second signal kills.
+    """SIGINT/SIGTERM/SIGUSR2 set a flag the training loop checks after each step; a second one kills.
 
     Stopping at a step boundary keeps the image and the optimizer state consistent, so the
-    checkpoint written on the way out resumes exactly.
+    checkpoint written on the way out resumes exactly. SIGUSR2 is the signal SLURM sends, through
+    submitit, before a time limit or a preemption: once the checkpoint is saved, the handler that was
+    there before (submitit's requeue) is called, and the requeued job resumes (:func:`nst.rundir.requeued`).
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -92,10 +96,14 @@ class StopFlag:
         self.signum = signum
 
     def __enter__(self) -> StopFlag:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        handover = self._previous.get(signal.SIGUSR2)
+        if self.signum == signal.SIGUSR2 and callable(handover):
+            print(f"nst: stopped: {error}; handing over to the scheduler's requeue", file=sys.stderr, flush=True)
+            handover(signal.SIGUSR2, None)  # submitit: requeue this job, then exit

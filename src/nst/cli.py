@@ -5,6 +5,7 @@ Exit codes are listed in :mod:`nst.errors`. Input errors are found before torch 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -13,14 +14,15 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from nst import config
-from nst.errors import EXIT_BAD_INPUT, NSTError
+from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError
 from nst.plan import Plan, make_plan
-from nst.rundir import METRICS, claim, completed, settings_differ
+from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
 
 log = logging.getLogger("nst")
 
@@ -49,13 +51,15 @@ def _resume(run_dir: Path) -> tuple[Plan, object]:
 def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     """Plan, then run (or resume, or skip a finished run); print where the results are."""
     state = None
+    if not cfg.resume and requeued(out_dir):  # SLURM restarted this job after its time limit or a preemption
+        cfg.resume = str(out_dir)
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
         plan, state = _resume(out_dir)
         log.info(f"resuming:    {out_dir} at step {state.steps_done}")
     else:
         plan = make_plan(cfg, out_dir)
-        done = completed(out_dir) if cfg.skip_completed else None
+        done = completed(out_dir) if cfg.skip_completed or restarted() else None
         if done is not None:  # a re-run sweep resumes: finished jobs are not run again...
             changed = settings_differ(out_dir, plan.config)
             if changed:  # ...unless they were made with other settings
@@ -123,6 +127,10 @@ def job(cfg: DictConfig) -> float | None:
         ):
             _remove_made_folder(out_dir)
     logging.getLogger("nst.file").info(f"nst: {label}: {message}")
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and code < 128:  # an error, not a stop: the other jobs go on
+        print(f"nst: {label}: {message}", file=sys.stderr, flush=True)
+        raise JobFailed(message, code, str(hydra_cfg.sweep.dir))
     fail(message, code, label)
     return None
 
@@ -143,6 +151,14 @@ def main() -> None:
             print_help(sys.argv[1:])
             return
         job()
+    except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
+        from nst.sweep import report
+
+        with contextlib.suppress(NSTError, OSError):
+            print(f"sweep: {report(Path(err.sweep_dir))}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except NSTError as err:  # a launcher's start-up check (hydra/launcher=slurm without SLURM)
+        fail(str(err), err.exit_code, err.label)
     except (HydraException, OmegaConfBaseException) as err:
         if "debug=true" in sys.argv[1:]:
             raise

@@ -23,6 +23,7 @@ from nst import checkpoint, record
 from nst.backbones import build_encoder, native_bf16, resolve_precision
 from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import RunState, StopFlag
+from nst.devices import claim_gpu
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
 from nst.images import Sources, save_image
 from nst.module import StyleTransfer, step_loader
@@ -80,7 +81,7 @@ class Run:
     """A run in progress: the plan, its sources and encoder, and the state a checkpoint saves."""
 
     def __init__(self, plan: Plan, out_dir: Path, state: RunState | None) -> None:
-        device = expected_device(plan.accelerator)
+        device = expected_device(plan.accelerator, plan.devices)
         plan = replace(plan, backbone=resolve_precision(plan.backbone, device))  # auto -> fp32 | bf16
         self.plan, self.out_dir = plan, out_dir
         self.sources = Sources(plan)
@@ -258,6 +259,9 @@ def background_write_errors() -> Iterator[list[OSError]]:
 
 def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, Any]:
     """One style-transfer / reconstruction / synthesis run; returns the record it wrote."""
+    if plan.devices == "free":  # a sweep's job on a machine with several GPUs: its own GPU
+        with claim_gpu(torch.cuda.device_count(), notify=lambda line: print(line, file=sys.stderr)) as index:
+            return run(replace(plan, devices=[index]), out_dir, state)
     quiet_lightning()
     current = Run(plan, out_dir, state)
     pl.seed_everything(plan.seed, verbose=False)

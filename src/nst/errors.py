@@ -59,3 +59,12 @@ class RunStopped(NSTError):
         super().__init__(message)
         self.exit_code = exit_code
         self.label = label  # "stopped" for a stop the user asked for: not an error
+
+
+class JobFailed(Exception):
+    """One job of a multirun failed with an error (its line is already printed): the sweep goes on
+    with the other jobs, then exits with the first failure's code. Picklable, for every launcher."""
+
+    def __init__(self, message: str, exit_code: int, sweep_dir: str) -> None:
+        super().__init__(message, exit_code, sweep_dir)
+        self.exit_code, self.sweep_dir = exit_code, sweep_dir

@@ -139,14 +139,15 @@ def label(value: Any, key: str) -> str:
 
 
 def _devices(value: Any) -> Any:
-    """Lightning's `devices`: a count, a list of device indices, or auto."""
+    """Lightning's `devices`: a count, a list of device indices, or auto; or free (nst.devices)."""
     if isinstance(value, ListConfig):
         value = list(value)
     count = isinstance(value, int) and not isinstance(value, bool) and value > 0
     indices = isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value)
-    if not (count or indices or value == "auto"):
+    if not (count or indices or value in ("auto", "free")):
         raise NSTError(
-            f"trainer.devices must be a positive count, a list of device indices or auto, got {value!r}"
+            "trainer.devices must be a positive count, a list of device indices, auto or free, "
+            f"got {value!r}"
         )
     return value
 
@@ -339,6 +340,9 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     output = _output(cfg, resuming)
     _check_writable(out_dir, "run directory")
     accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
+    devices = _devices(cfg.trainer.devices)
+    if devices == "free" and accelerator == "cpu":
+        raise NSTError("trainer.devices=free claims a GPU: not with trainer.accelerator=cpu")
     if not 0 <= cfg.seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
     plan = Plan(
@@ -365,7 +369,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         compile=bool(cfg.compile),
         time_budget=_time_budget(cfg.time_budget),
         accelerator=accelerator,
-        devices=_devices(cfg.trainer.devices),
+        devices=devices,
         config=OmegaConf.to_yaml(cfg, resolve=True),
     )
     _check_optimizer_options(optimizer)  # imports torch: after every cheaper check

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from typing import Any
 
 import torch
 
@@ -73,12 +74,12 @@ def check_memory(plan: Plan, shape: tuple[int, int], device: torch.device) -> fl
     return needed
 
 
-def expected_device(accelerator: str) -> torch.device:
+def expected_device(accelerator: str, devices: Any = 1) -> torch.device:
     """The device the trainer will pick, known before building it (for the memory check)."""
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise NSTError(f"trainer.accelerator={accelerator} but no CUDA GPU is available (use auto or cpu)")
     if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", 0)
+        return torch.device("cuda", devices[0] if isinstance(devices, list) else 0)
     return torch.device("cpu")
 
 

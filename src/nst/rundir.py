@@ -16,6 +16,7 @@ from nst.errors import NSTError
 
 LOCK = ".nst.lock"
 METRICS = "metrics.json"
+CHECKPOINT = "checkpoint.pt"
 
 
 @cache
@@ -79,6 +80,18 @@ def completed(out_dir: Path) -> dict[str, Any] | None:
         return None
     done = data.get("status") == "completed" and Path(data.get("image", "")).is_file()
     return data if done else None
+
+
+def restarted() -> bool:
+    """Whether this process is a SLURM job that was requeued (SLURM counts the restarts)."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return restarts.isdigit() and int(restarts) > 0
+
+
+def requeued(out_dir: Path) -> bool:
+    """Whether this process is SLURM's restart of a job that stopped with a checkpoint in ``out_dir``
+    (time limit or preemption: the job's signal saved it, then submitit requeued the job)."""
+    return restarted() and (out_dir / CHECKPOINT).is_file()
 
 
 # Keys that change how a run is watched or where a copy goes, not the result it makes.

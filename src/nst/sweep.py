@@ -5,6 +5,7 @@ the jobs) and writes ``sweep.csv`` and ``sweep.md`` beside them: each job's swep
 (completed / interrupted / diverged / write_failed / running or failed / missing), final losses, steps,
 seconds, peak memory and image. Jobs the sweep asked for (``multirun.yaml``) that have no folder yet
 are listed as missing, so a half-finished sweep shows what is left. No torch needed.
+Every multirun of ``python -m nst -m`` writes it when it ends (:class:`TableCallback`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from nst.errors import NSTError
 
@@ -103,6 +105,22 @@ def write(rows: list[dict[str, Any]], sweep_dir: Path) -> tuple[Path, Path]:
     return csv_path, md_path
 
 
+def report(sweep_dir: Path, sort: str = "job", desc: bool = False) -> str:
+    """Write sweep.csv and sweep.md sorted by ``sort``; return the one-line summary."""
+    rows = table(sweep_dir)
+    rows.sort(key=lambda r: (r.get(sort) is None, r.get(sort) if r.get(sort) is not None else 0), reverse=desc)
+    csv_path, md_path = write(rows, sweep_dir)
+    done = sum(1 for r in rows if r.get("status") == "completed")
+    return f"{done} of {len(rows)} jobs completed; table: {md_path} and {csv_path}"
+
+
+class TableCallback(Callback):
+    """Hydra callback (conf/hydra/default.yaml): every multirun ends by writing its table."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        print(f"sweep: {report(Path(str(config.hydra.sweep.dir)))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nst.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder (the one holding multirun.yaml)")
@@ -110,17 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--desc", action="store_true", help="largest first")
     args = parser.parse_args(argv)
     try:
-        rows = table(args.sweep_dir)
+        print(report(args.sweep_dir, args.sort, args.desc))
     except NSTError as err:
         print(f"nst.sweep: error: {err}", file=sys.stderr)
         return err.exit_code
-    key = args.sort
-    rows.sort(
-        key=lambda r: (r.get(key) is None, r.get(key) if r.get(key) is not None else 0), reverse=args.desc
-    )
-    csv_path, md_path = write(rows, args.sweep_dir)
-    done = sum(1 for r in rows if r.get("status") == "completed")
-    print(f"{done} of {len(rows)} jobs completed; table: {md_path} and {csv_path}")
     return 0
 
 
