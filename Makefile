@@ -59,18 +59,22 @@ BACKBONE ?= vgg19
 ABLATIONS ?= $(shell $(PY) experiments/ablations/report.py --studies)
 ABLATIONS_DIR ?= multirun/ablations
 ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)
-# One thread per job: on this shared 2-core CPU torch's 2 OpenMP threads ran 50x slower under load
-# (measured 0.56 vs 0.011 s/evaluation at 64 px); set ABLATIONS_THREADS=2 on an idle machine.
-ABLATIONS_THREADS ?= 1
+# The jobs of each study run JOBS at a time (hydra-joblib-launcher; JOBS=1: one after another in this
+# process) with cores / JOBS torch threads each: jobs x threads never exceeds the cores (two OpenMP
+# threads per job on one core each ran 50x slower under load: 0.56 vs 0.011 s/evaluation at 64 px).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+JOBS ?= $(NPROC)
+ABLATIONS_THREADS ?= $(shell echo $$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )))
+LAUNCHER = $(if $(filter 1,$(JOBS)),,hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
 QUICK_DIR ?= multirun/ablations-quick
 QUICK_ARGS ?= size=48 steps=40 image_every=0
 
-ablations: $(STAMP) ## run the six studies (resumes; BACKBONE=vgg16_hed for the second network), then build the report
+ablations: $(STAMP) ## run the six studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed), then the report
 	@set -e; for study in $(ABLATIONS); do \
 	  echo "== ablation $$study ($(BACKBONE)) -> $(ABLATIONS_DIR)/$(BACKBONE)/$$study"; \
-	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(ARGS); \
+	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(LAUNCHER) $(ARGS); \
 	done
-	OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) experiments/ablations/report.py --runs $(ABLATIONS_DIR)/$(BACKBONE) --out $(ABLATIONS_REPORT)
+	OMP_NUM_THREADS=$(NPROC) $(PY) experiments/ablations/report.py --runs $(ABLATIONS_DIR)/$(BACKBONE) --out $(ABLATIONS_REPORT)
 
 ablations-quick: $(STAMP) ## the same pipeline at 48 px, 40 steps (QUICK_DIR=multirun/ablations-quick)
 	$(MAKE) --no-print-directory ablations ABLATIONS_DIR=$(QUICK_DIR) \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import signal
@@ -105,5 +106,7 @@ class StopFlag:
             signal.signal(signum, handler)
         handover = self._previous.get(signal.SIGUSR2)
         if self.signum == signal.SIGUSR2 and callable(handover):
-            print(f"nst: stopped: {error}; handing over to the scheduler's requeue", file=sys.stderr, flush=True)
+            line = f"nst: stopped: {error}; handing over to the scheduler's requeue"
+            print(line, file=sys.stderr, flush=True)
+            logging.getLogger("nst.file").info(line)  # the run folder's cli.log
             handover(signal.SIGUSR2, None)  # submitit: requeue this job, then exit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,15 @@ def build(
         "content": str(plan.content) if plan.content else None,
         "style": str(plan.style) if plan.style else None,
         "image": str(image),
+        "slurm_job_id": slurm_job_id(),
         **extra,
     }
+
+
+def slurm_job_id() -> str | None:
+    """The SLURM job this run is (``123_4`` for an array task, as squeue shows it), or None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def write(out_dir: Path, data: dict[str, Any]) -> Path:
