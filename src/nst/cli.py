@@ -148,7 +148,10 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
     try:
         if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-            print_help(sys.argv[1:])
+            try:
+                print_help(sys.argv[1:])
+            except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
         job()
     except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
@@ -158,6 +161,8 @@ def main() -> None:
             print(f"sweep: {report(Path(err.sweep_dir))}", file=sys.stderr)
         sys.exit(err.exit_code)
     except NSTError as err:  # a launcher's start-up check (hydra/launcher=slurm without SLURM)
+        if "debug=true" in sys.argv[1:]:
+            raise
         fail(str(err), err.exit_code, err.label)
     except (HydraException, OmegaConfBaseException) as err:
         if "debug=true" in sys.argv[1:]:

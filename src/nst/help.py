@@ -21,7 +21,9 @@ matrices match a style image. Each run writes result.png, metrics.json and Tenso
 into its own folder.
 
 usage: python -m nst [KEY=VALUE ...] [GROUP=OPTION ...]   (or: nst ...)
-       python -m nst -m KEY=A,B ...      a sweep: one run per value (multirun/...)
+       python -m nst -m KEY=A,B ...      a sweep: one run per value (multirun/...); its jobs run
+                                         here one by one, or with hydra/launcher=joblib on every
+                                         core, or with hydra/launcher=slurm as SLURM jobs
        python -m nst [...] --cfg job     print the whole config that would run
 
 modes:
