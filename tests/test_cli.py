@@ -179,6 +179,8 @@ BAD_INPUTS = {
     "no gpu": (["trainer.accelerator=gpu"], "no CUDA GPU is available"),
     "unknown accelerator": (["trainer.accelerator=tpu_v9"], "unknown trainer.accelerator 'tpu_v9'"),
     "zero devices": (["trainer.devices=0"], "trainer.devices must be a positive count"),
+    "unknown colour mode": (["preserve_color=sepia"], "unknown preserve_color 'sepia'"),
+    "colours without a style": (["preserve_color=luminance", "style=null"], "needs a content and a style"),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
 }

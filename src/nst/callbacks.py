@@ -108,4 +108,4 @@ class RunMonitor(pl.Callback):
 def log_image(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
     logger = trainer.logger
     if logger is not None and hasattr(logger.experiment, "add_image"):
-        logger.experiment.add_image("image", pl_module.export()[0].cpu(), step)
+        logger.experiment.add_image("image", pl_module.shown()[0].cpu(), step)

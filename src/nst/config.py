@@ -66,6 +66,7 @@ class Config:
     output: str | None = MISSING
     size: int = MISSING
     style_scale: float = MISSING
+    preserve_color: str = MISSING
     steps: int = MISSING
     scales: list[int] | None = MISSING
     scale_steps: list[int] | None = MISSING

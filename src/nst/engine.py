@@ -159,6 +159,7 @@ class Run:
             optimizer=plan.optimizer.factory(),
             optimizer_state=state.optimizer,
             compile=plan.compile,
+            present=self.sources.presenter(plan.sizes[self.state.scale_index]),
         )
 
     def fit_scale(self, stop: StopFlag) -> None:
@@ -196,9 +197,10 @@ class Run:
         assert self.module is not None and self.trainer is not None
         device = self.trainer.strategy.root_device
         self.module.to(device)  # Lightning's teardown moves the module back to the CPU after fit
-        path = save_image(image, self.out_dir / "result.png")
+        shown = self.module.shown(image.to(device))
+        path = save_image(shown, self.out_dir / "result.png")
         if status == "completed" and self.plan.output is not None:
-            save_image(image, self.plan.output)
+            save_image(shown, self.plan.output)
         with torch.no_grad():
             losses = self.module.losses(image.to(device))
         data = record.build(

@@ -3,6 +3,7 @@ per scale, and the noise start."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nst import colour
 from nst.errors import NSTError
 from nst.files import atomic_write
 from nst.vgg import min_input_size, too_deep
@@ -162,12 +164,28 @@ class Sources:
                     )
 
     def at(self, size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The content and style images as tensors for the scale of longest edge ``size``."""
-        content = to_tensor(resize_longest(self.content, size)) if self.content is not None else None
+        """The content and style images the losses see at the scale of longest edge ``size``
+        (grey luminance, or the style recoloured, under ``preserve_color``)."""
+        content = self.content_at(size)
         style = None
         if self.style is not None:
             style = to_tensor(resize_longest(self.style, style_edge(size, self.plan.style_scale)))
+        if self.plan.preserve_color == "histogram":
+            style = colour.match_colours(style, content)
+        elif self.plan.preserve_color == "luminance":
+            content, style = colour.luminance_sources(content, style)
         return content, style
+
+    def content_at(self, size: int) -> torch.Tensor | None:
+        return to_tensor(resize_longest(self.content, size)) if self.content is not None else None
+
+    def presenter(self, size: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """What turns the optimised image into the result at ``size``: with preserve_color=luminance,
+        the content's chroma put back on its luminance; else None (the image is the result)."""
+        if self.plan.preserve_color != "luminance":
+            return None
+        content = self.content_at(size)
+        return lambda image: colour.with_chroma_of(image, content)
 
     def initial_image(self, size: int, content: torch.Tensor | None) -> torch.Tensor:
         """The start of the first scale: the content image, seeded noise, or a given image."""

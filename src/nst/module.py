@@ -62,6 +62,7 @@ class StyleTransfer(pl.LightningModule):
         optimizer: OptimizerFactory,
         optimizer_state: dict | None = None,
         compile: bool = False,
+        present: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -75,6 +76,7 @@ class StyleTransfer(pl.LightningModule):
         self.tv_weight = tv_weight
         self.range_weight = range_weight
         self.optimizer_factory = optimizer
+        self.present = present  # preserve_color=luminance: the content's chroma on the result
         self.optimizer_state = optimizer_state
         self.evaluations = 0
         self.last_terms: LossTerms | None = None
@@ -147,5 +149,11 @@ class StyleTransfer(pl.LightningModule):
                 self.image.clamp_(0, 1)
 
     def export(self) -> torch.Tensor:
-        """The image as a user sees it: clamped to [0, 1] (never clamped during optimisation)."""
+        """The optimised image, clamped to [0, 1] (never clamped during optimisation)."""
         return self.image.detach().clamp(0, 1)
+
+    def shown(self, image: torch.Tensor | None = None) -> torch.Tensor:
+        """The result as a user sees it (``image``: default the exported one): under
+        preserve_color=luminance, its luminance with the content's chroma."""
+        image = self.export() if image is None else image
+        return image if self.present is None else self.present(image)

@@ -80,6 +80,7 @@ class Plan:
     sizes: tuple[int, ...]  # coarse-to-fine: every scale's longest edge; the last is `size`
     steps: tuple[int, ...]  # steps at each scale
     style_scale: float
+    preserve_color: str  # none | luminance | histogram (nst.colour)
     content_layers: tuple[str, ...]  # canonical names; empty without a content image
     style_layers: tuple[str, ...]  # canonical names; empty without a style image
     content_weight: float
@@ -312,6 +313,13 @@ def _init(cfg: DictConfig) -> str:
     return init
 
 
+def _preserve_color(cfg: DictConfig) -> str:
+    mode = one_of(cfg.preserve_color, "preserve_color", ("none", "luminance", "histogram"))
+    if mode != "none" and (cfg.content is None or cfg.style is None):
+        raise NSTError(f"preserve_color={mode} keeps the content's colours: it needs a content and a style image")
+    return mode
+
+
 def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     """Check every value of ``cfg`` (cheap checks only: no image decoded, no weights read)."""
     _check_keys(cfg)
@@ -326,6 +334,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
     }
     style_scale = non_negative(cfg.style_scale, "style_scale")
+    preserve_color = _preserve_color(cfg)
     if style_scale == 0:
         raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
     backbone = backbone_plan(cfg.backbone)
@@ -353,6 +362,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         sizes=sizes,
         steps=all_steps,
         style_scale=style_scale,
+        preserve_color=preserve_color,
         content_layers=content_layers,
         style_layers=style_layers,
         **weights,

@@ -50,6 +50,7 @@ def build(
         "init": plan.init,
         "init_path": str(plan.init_path) if plan.init_path else None,
         "style_scale": plan.style_scale,
+        "preserve_color": plan.preserve_color,
         "optimizer": plan.optimizer.name,
         "device": str(device),
         "precision": plan.backbone.precision,
