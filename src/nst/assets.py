@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 from nst.errors import NSTError
 from nst.files import atomic_write, cache_dir, sha256_of
 
-MANIFEST = Path(__file__).resolve().parents[2] / "assets" / "manifest.yaml"
+# assets/manifest.yaml, reached through the package (src/nst/manifest.yaml links to it; a wheel holds a copy).
+MANIFEST = Path(__file__).resolve().parent / "manifest.yaml"
 
 
 @cache

@@ -18,7 +18,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from nst.rundir import run_name
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/ (editable install)
+# The repository's conf/, reached through the package (src/nst/conf links to it; a wheel holds a copy).
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 @dataclass

@@ -147,8 +147,7 @@ def _devices(value: Any) -> Any:
     indices = isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value)
     if not (count or indices or value in ("auto", "free")):
         raise NSTError(
-            "trainer.devices must be a positive count, a list of device indices, auto or free, "
-            f"got {value!r}"
+            f"trainer.devices must be a positive count, a list of device indices, auto or free, got {value!r}"
         )
     return value
 
@@ -316,7 +315,9 @@ def _init(cfg: DictConfig) -> str:
 def _preserve_color(cfg: DictConfig) -> str:
     mode = one_of(cfg.preserve_color, "preserve_color", ("none", "luminance", "histogram"))
     if mode != "none" and (cfg.content is None or cfg.style is None):
-        raise NSTError(f"preserve_color={mode} keeps the content's colours: it needs a content and a style image")
+        raise NSTError(
+            f"preserve_color={mode} keeps the content's colours: it needs a content and a style image"
+        )
     return mode
 
 

@@ -108,7 +108,8 @@ def write(rows: list[dict[str, Any]], sweep_dir: Path) -> tuple[Path, Path]:
 def report(sweep_dir: Path, sort: str = "job", desc: bool = False) -> str:
     """Write sweep.csv and sweep.md sorted by ``sort``; return the one-line summary."""
     rows = table(sweep_dir)
-    rows.sort(key=lambda r: (r.get(sort) is None, r.get(sort) if r.get(sort) is not None else 0), reverse=desc)
+    rows.sort(key=lambda r: (r.get(sort) is None, r.get(sort) if r.get(sort) is not None else 0),
+              reverse=desc)  # fmt: skip
     csv_path, md_path = write(rows, sweep_dir)
     done = sum(1 for r in rows if r.get("status") == "completed")
     return f"{done} of {len(rows)} jobs completed; table: {md_path} and {csv_path}"

@@ -1,0 +1,62 @@
+"""The SLURM launcher of ``hydra/launcher=slurm``: hydra-submitit-launcher's, plus what nst adds.
+
+Submitit does the scheduling, the time-limit signal and the requeue; this class adds two:
+
+- a clear start: without SLURM's ``sbatch`` on PATH the sweep stops with one line, before submitting;
+- ``mem_gb: null`` asks SLURM for the sweep's own estimate (the largest job's peak, plus the process).
+
+Requeue is submitit's, resume is nst's: SLURM signals a job before its time limit or on preemption
+(``scancel --signal=USR2``); the run stops at a step boundary and saves its checkpoint
+(:class:`nst.checkpoint.StopFlag`), then hands over to submitit, which requeues it; the restarted job
+(SLURM counts it in ``SLURM_RESTART_COUNT``) resumes that checkpoint (:func:`nst.rundir.requeued`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
+from omegaconf import DictConfig, open_dict
+
+from nst.errors import NSTError
+
+log = logging.getLogger(__name__)
+
+PROCESS_MB = 2048  # python, torch, Lightning and TensorBoard before the first step (measured ~1.3 GB)
+
+
+def memory_gb(configs: list[DictConfig]) -> int:
+    """GB to ask SLURM for: the largest job's estimated peak plus the process (CPU runs)."""
+    from nst.plan import make_plan
+    from nst.resources import estimate_peak_mb
+
+    largest = 0.0
+    with tempfile.TemporaryDirectory() as scratch:
+        for cfg in configs:
+            plan = make_plan(cfg, Path(scratch))
+            largest = max(largest, estimate_peak_mb(plan, (plan.size, plan.size)))
+    return max(1, math.ceil((largest + PROCESS_MB) / 1024))
+
+
+class SlurmLauncher(SubmititSlurmLauncher):
+    def launch(self, job_overrides: Any, initial_job_idx: int) -> Any:
+        if shutil.which("sbatch") is None:
+            raise NSTError(
+                "hydra/launcher=slurm needs SLURM's sbatch on PATH (none here); "
+                "scripts/slurm_local.sh up starts a one-machine cluster"
+            )
+        if self.params.get("mem_gb") is None and self.params.get("mem_per_cpu") is None:
+            assert self.config is not None and self.hydra_context is not None
+            loader = self.hydra_context.config_loader
+            configs = [loader.load_sweep_config(self.config, list(o)) for o in job_overrides]
+            for cfg in configs:
+                with open_dict(cfg):
+                    del cfg["hydra"]  # not part of the run's config
+            self.params["mem_gb"] = memory_gb(configs)
+            log.info(f"SLURM memory per job: {self.params['mem_gb']} GB (the largest job's estimate)")
+        return super().launch(job_overrides, initial_job_idx)

@@ -1,0 +1,111 @@
+"""Progress, logging, checkpoints and stop requests, kept out of the optimisation loop."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
+
+from nst.checkpoint import StopFlag
+from nst.errors import Interrupted
+from nst.module import StyleTransfer
+
+
+class ProgressBar(TQDMProgressBar):
+    """One bar per fit, labelled with the scale, showing the current loss (not the logger version).
+
+    Redrawn every step in a terminal; about ten times per fit when the output is a log file or a
+    pipe (CI, sweeps), where every redraw would stay behind as another line.
+    """
+
+    def __init__(self, description: str = "steps", steps: int = 0, done: int = 0) -> None:
+        interactive = sys.stdout.isatty()
+        super().__init__(refresh_rate=1 if interactive else max(1, steps // 10))
+        self.description = description
+        self.done = done  # steps of this scale done before this fit (a resumed run): the bar starts there
+
+    @property
+    def train_description(self) -> str:
+        return self.description
+
+    def get_metrics(self, trainer, pl_module):  # type: ignore[override]
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[override]
+        # Lightning's own resets the bar and relabels it "Epoch 0"; one fit is one epoch here.
+        self.train_progress_bar.total = self.done + self.total_train_batches
+        self.train_progress_bar.initial = self.done
+        self.train_progress_bar.n = self.done
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
+        bar, n = self.train_progress_bar, self.done + batch_idx + 1
+        if self._should_update(batch_idx + 1, self.total_train_batches):
+            bar.n = n
+            bar.set_postfix(self.get_metrics(trainer, pl_module))  # redraws
+
+
+class RunMonitor(pl.Callback):
+    """Per step: times it, logs losses and images to TensorBoard, checkpoints, honours stop requests
+    and the time budget.
+
+    ``step_offset`` is the number of steps done before this fit (earlier scales, or the part of the
+    run before a resume), so the logged curves run on as one.
+    """
+
+    def __init__(
+        self,
+        step_offset: int,
+        log_every: int,
+        image_every: int,
+        checkpoint_every: int,
+        save_checkpoint: Callable[[pl.Trainer, StyleTransfer, int], None],
+        stop: StopFlag,
+        out_of_time: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.step_offset = step_offset
+        self.log_every = log_every
+        self.image_every = image_every
+        self.checkpoint_every = checkpoint_every
+        self.save_checkpoint = save_checkpoint
+        self.stop = stop
+        self.out_of_time = out_of_time
+        self.out_of_time_seen = False  # the time budget ended this fit
+        self.step_seconds: list[float] = []
+        self._started = 0.0
+
+    def step(self, trainer: pl.Trainer) -> int:
+        return self.step_offset + trainer.global_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # type: ignore[override]
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        self.step_seconds.append(time.perf_counter() - self._started)
+        step = self.step(trainer)
+        if self.log_every and step % self.log_every == 0 and trainer.logger is not None:
+            trainer.logger.log_metrics({k: float(v) for k, v in pl_module.last_terms.flat().items()}, step)
+        if self.image_every and step % self.image_every == 0:
+            log_image(trainer, pl_module, step)
+        if self.checkpoint_every and step % self.checkpoint_every == 0:
+            self.save_checkpoint(trainer, pl_module, step)
+        if self.stop.signum is not None:
+            self.save_checkpoint(trainer, pl_module, step)
+            raise Interrupted(self.stop.signum)
+        if self.out_of_time():  # checked between steps: the step in progress always finishes
+            self.out_of_time_seen = trainer.should_stop = True
+
+
+def log_image(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
+    logger = trainer.logger
+    if logger is not None and hasattr(logger.experiment, "add_image"):
+        logger.experiment.add_image("image", pl_module.shown()[0].cpu(), step)

@@ -1,0 +1,174 @@
+"""The command line (`python -m nst`, `nst`): compose, plan, run; every error one line and an exit code.
+
+Exit codes are listed in :mod:`nst.errors`. Input errors are found before torch is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from nst import config
+from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError
+from nst.plan import Plan, make_plan
+from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
+
+log = logging.getLogger("nst")
+
+
+def fail(message: str, code: int, label: str = "error") -> None:
+    if code != EXIT_BAD_INPUT and sys.stdout.isatty():
+        print(file=sys.stdout)  # end the progress bar's line: the message starts on its own
+    sys.stdout.flush()
+    print(f"nst: {label}: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _resume(run_dir: Path) -> tuple[Plan, object]:
+    from nst import checkpoint
+
+    state = checkpoint.load(run_dir)
+    try:
+        cfg = config.validated(state.config)
+    except OmegaConfBaseException as err:
+        raise NSTError(
+            f"resume: the checkpoint's config is not valid here: {config.error_line(err)}"
+        ) from None
+    return make_plan(cfg, run_dir, resuming=True), state
+
+
+def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
+    """Plan, then run (or resume, or skip a finished run); print where the results are."""
+    state = None
+    if not cfg.resume and requeued(out_dir):  # SLURM restarted this job after its time limit or a preemption
+        cfg.resume = str(out_dir)
+    if cfg.resume:
+        out_dir = Path(str(cfg.resume)).expanduser().absolute()
+        plan, state = _resume(out_dir)
+        log.info(f"resuming:    {out_dir} at step {state.steps_done}")
+    else:
+        plan = make_plan(cfg, out_dir)
+        done = completed(out_dir) if cfg.skip_completed or restarted() else None
+        if done is not None:  # a re-run sweep resumes: finished jobs are not run again...
+            changed = settings_differ(out_dir, plan.config)
+            if changed:  # ...unless they were made with other settings
+                raise NSTError(
+                    f"{out_dir} holds a finished run made with other settings ({', '.join(changed[:5])}): "
+                    "use another sweep folder, or skip_completed=false to run it again"
+                )
+            log.info(f"skipped:     {out_dir} (already completed)")
+            return done["loss"]["total"]
+    from nst.engine import run  # torch and Lightning load only once the input is known to be good
+
+    with claim(out_dir):
+        data = run(plan, out_dir, state)
+    log.info(f"image:       {data['image']}")
+    if plan.output is not None:
+        log.info(f"output:      {plan.output}")
+    log.info(f"metrics:     {out_dir / METRICS}")
+    log.info(f"tensorboard: tensorboard --logdir {out_dir / 'tb'}")
+    return data["loss"]["total"]  # the value a Hydra sweeper would minimise
+
+
+def _only_hydra_files(folder: Path, any_log: bool = False) -> bool:
+    """A folder Hydra has just made for this job: its config copy and a log (empty, unless
+    ``any_log``), nothing of ours."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    log = folder / "cli.log"
+    return names <= {".hydra", "cli.log"} and (any_log or not log.exists() or log.stat().st_size == 0)
+
+
+def _remove_made_folder(out_dir: Path) -> None:
+    """The run folder and the parents it emptied (outputs/DATE/), below the working directory."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cwd = Path.cwd().absolute()
+    for parent in out_dir.parents:
+        if parent == cwd or cwd not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+
+
+@hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
+def job(cfg: DictConfig) -> float | None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
+    made_by_hydra = _only_hydra_files(out_dir)
+    code = 0
+    try:
+        return run_job(cfg, out_dir)
+    except NSTError as err:
+        if cfg.debug:
+            raise
+        message, code, label = str(err), err.exit_code, err.label
+    except OmegaConfBaseException as err:
+        if cfg.debug:
+            raise
+        message, code, label = config.error_line(err), EXIT_BAD_INPUT, "error"
+    finally:
+        # A run that never started (bad input) or that continued another folder (resume=) leaves
+        # no empty dated folder behind.
+        if (
+            made_by_hydra
+            and (code == EXIT_BAD_INPUT or cfg.resume)
+            and _only_hydra_files(out_dir, any_log=True)
+        ):
+            _remove_made_folder(out_dir)
+    logging.getLogger("nst.file").info(f"nst: {label}: {message}")
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and code < 128:  # an error, not a stop: the other jobs go on
+        print(f"nst: {label}: {message}", file=sys.stderr, flush=True)
+        raise JobFailed(message, code, str(hydra_cfg.sweep.dir))
+    fail(message, code, label)
+    return None
+
+
+def print_help(argv: list[str]) -> None:
+    """Our --help (Hydra's is --hydra-help): the config composed with the overrides on the line."""
+    from nst.help import help_text
+
+    cfg = config.compose([a for a in argv if "=" in a and not a.startswith("-")], with_hydra=True)
+    print(help_text(cfg, dict(cfg.hydra.runtime.choices)))
+
+
+def main() -> None:
+    config.register()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
+    try:
+        if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+            try:
+                print_help(sys.argv[1:])
+            except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        job()
+    except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
+        from nst.sweep import report
+
+        with contextlib.suppress(NSTError, OSError):
+            print(f"sweep: {report(Path(err.sweep_dir))}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except NSTError as err:  # a launcher's start-up check (hydra/launcher=slurm without SLURM)
+        if "debug=true" in sys.argv[1:]:
+            raise
+        fail(str(err), err.exit_code, err.label)
+    except (HydraException, OmegaConfBaseException) as err:
+        if "debug=true" in sys.argv[1:]:
+            raise
+        fail(config.error_line(err), EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":
+    main()

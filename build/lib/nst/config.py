@@ -1,0 +1,151 @@
+"""The config's types, checked by Hydra when it composes (values and defaults live in conf/).
+
+``conf/config.yaml`` starts from ``nst_schema`` (below), so a value of the wrong type
+(``seed=abc``) or a key that does not exist (``sizee=128``) fails while composing, before
+anything runs; :func:`nst.plan.make_plan` then checks the values. Defaults are not repeated
+here: every field is ``MISSING`` and takes its value, with a comment saying why, from conf/.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from nst.rundir import run_name
+
+# The repository's conf/, reached through the package (src/nst/conf links to it; a wheel holds a copy).
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+
+
+@dataclass
+class BackboneConfig:
+    name: str = MISSING
+    source: str = MISSING  # hed | torchvision | random
+    arch: str = MISSING  # vgg16 | vgg19
+    preprocessing: str = MISSING  # caffe | imagenet
+    weights: str | None = None
+    download: bool | None = None  # torchvision only: try to download missing weights
+    seed: int | None = None  # random only: the weights' seed
+    pooling: str = MISSING  # max | avg
+    precision: str = MISSING  # the VGG's arithmetic: fp32 | bf16
+
+
+@dataclass
+class InitConfig:
+    kind: str = MISSING  # content | noise | image
+    path: str | None = None
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = MISSING
+    devices: Any = MISSING  # 1, [0], "auto", ...
+
+
+@dataclass
+class AblationConfig:
+    root: str = MISSING
+    study: str = MISSING
+    groups: dict[str, str] = field(default_factory=dict)  # per backbone: the layer groups swept
+    style_weight: dict[str, float] = field(default_factory=dict)  # per backbone, with the report's layers
+
+
+@dataclass
+class Config:
+    backbone: BackboneConfig = MISSING
+    optimizer: Any = MISSING  # torch.optim keyword arguments under _target_, checked by the plan
+    init: InitConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    ablation: AblationConfig | None = None
+    content: str | None = MISSING
+    style: str | None = MISSING
+    output: str | None = MISSING
+    size: int = MISSING
+    style_scale: float = MISSING
+    preserve_color: str = MISSING
+    steps: int = MISSING
+    scales: list[int] | None = MISSING
+    scale_steps: list[int] | None = MISSING
+    seed: int = MISSING
+    content_layers: Any = MISSING  # a list of names, or one name
+    style_layers: Any = MISSING
+    content_weight: float = MISSING
+    style_weight: float = MISSING
+    tv_weight: float = MISSING
+    range_weight: float = MISSING
+    log_every: int = MISSING
+    image_every: int = MISSING
+    progress_bar: bool = MISSING
+    checkpoint_every: int = MISSING
+    resume: str | None = MISSING
+    overwrite: bool = MISSING
+    max_input_pixels: int = MISSING
+    force: bool = MISSING
+    deterministic: bool = MISSING
+    debug: bool = MISSING
+    compile: bool = MISSING
+    time_budget: float | None = MISSING
+    skip_completed: bool = MISSING
+
+
+def register() -> None:
+    """The schema and the run-folder name resolver, before Hydra composes."""
+    ConfigStore.instance().store(name="nst_schema", node=Config)
+    if not OmegaConf.has_resolver("nst_run_name"):
+        OmegaConf.register_new_resolver("nst_run_name", run_name)
+
+
+def validated(cfg: DictConfig | dict | str) -> DictConfig:
+    """A config from elsewhere (a checkpoint) checked against the same schema."""
+    data = OmegaConf.create(cfg) if isinstance(cfg, str) else cfg
+    return OmegaConf.merge(OmegaConf.structured(Config), data)
+
+
+def compose(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
+    """The config ``python -m nst OVERRIDES`` runs with (for tests, benchmarks and scripts).
+
+    ``with_hydra`` keeps Hydra's own node (``cfg.hydra.runtime.choices``: the option of each group).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides or []), return_hydra_config=with_hydra)
+
+
+_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+
+
+def error_line(err: BaseException) -> str:
+    """One line for a composition error (a typo, a wrong type, an unknown option of a group)."""
+    cause = err.__cause__ or err
+    text = str(cause)
+    full_key = str(getattr(cause, "full_key", "") or "")
+    key = re.sub(r"\[\d+\]$", "", full_key)
+    converted = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", text)
+    if key and converted:
+        kind = _TYPE_WORDS.get(converted[2], converted[2])
+        if key != full_key:  # an element of a list
+            kind = f"a list of {kind.removeprefix('an ').removeprefix('a ')}s"
+        return f"{key} must be {kind}, got '{converted[1]}'"
+    boolean = re.search(r"Value '(.*)' is not a valid bool", text)
+    if key and boolean:
+        return f"{key} must be true or false, got '{boolean[1]}'"
+    if key and "is not a ListConfig" in text:
+        return f"{key} must be a list, e.g. {key}=[1,2]"
+    unknown_key = re.search(r"Could not override '([^']+)'|Key '([^']+)' not in '\w+'", str(err) + text)
+    if unknown_key:
+        name = unknown_key[1] or full_key or unknown_key[2]
+        return f"unknown key '{name}' (`python -m nst --cfg job` lists every key)"
+    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    if missing:
+        options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], flags=re.M)
+        valid = ", ".join(o for o in options if not o.startswith("_"))
+        return f"unknown {missing[1]} '{missing[2]}'; valid: {valid}"
+    return f"bad configuration: {text.strip().splitlines()[0] if text.strip() else type(err).__name__}"

@@ -1,0 +1,288 @@
+"""One run of a plan: optimise scale by scale with checkpoints, then write the result and its record."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.plugins.environments import LightningEnvironment
+
+from nst import checkpoint, record
+from nst.backbones import build_encoder, native_bf16, resolve_precision
+from nst.callbacks import ProgressBar, RunMonitor, log_image
+from nst.checkpoint import RunState, StopFlag
+from nst.devices import claim_gpu
+from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
+from nst.images import Sources, save_image
+from nst.module import StyleTransfer, step_loader
+from nst.plan import Plan
+from nst.resources import check_memory, current_memory_mb, expected_device
+
+
+def upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The previous scale's result as the next scale's start (bicubic, kept in range)."""
+    return F.interpolate(image.clamp(0, 1), size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (
+        ".*does not have many workers.*",
+        ".*Checkpoint directory.*",
+        ".*TensorBoardLogger.*",
+        ".*tensorboardX.*",
+        ".*LeafSpec.*",
+        r".*module\(s\) in eval mode.*",
+        ".*The `srun` command is available.*",  # one run is one process here; SLURM jobs run it as such
+    ):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def make_trainer(
+    plan: Plan, logger: TensorBoardLogger, callbacks: list[pl.Callback], out_dir: Path
+) -> pl.Trainer:
+    try:
+        return pl.Trainer(
+            accelerator=plan.accelerator,
+            devices=plan.devices,
+            precision="32-true",  # AMP would break L-BFGS
+            gradient_clip_val=None,  # clipping would corrupt L-BFGS's curvature pairs
+            deterministic=plan.deterministic,
+            benchmark=not plan.deterministic,  # cuDNN autotune: one image size, fastest kernels found once
+            plugins=[LightningEnvironment()],  # one run is one process, even inside a SLURM job
+            max_epochs=1,
+            logger=logger,
+            callbacks=callbacks,
+            enable_checkpointing=False,  # our own checkpoint holds the image and optimizer, not VGG
+            enable_model_summary=False,
+            enable_progress_bar=plan.progress_bar,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,  # losses go to TensorBoard through RunMonitor; this only silences a warning
+            default_root_dir=str(out_dir),
+        )
+    except Exception as err:  # a misconfigured trainer (e.g. devices=3 on one GPU)
+        raise NSTError(f"cannot build the trainer: {str(err).splitlines()[0]}") from None
+
+
+class Run:
+    """A run in progress: the plan, its sources and encoder, and the state a checkpoint saves."""
+
+    def __init__(self, plan: Plan, out_dir: Path, state: RunState | None) -> None:
+        device = expected_device(plan.accelerator, plan.devices)
+        plan = replace(plan, backbone=resolve_precision(plan.backbone, device))  # auto -> fp32 | bf16
+        self.plan, self.out_dir = plan, out_dir
+        self.sources = Sources(plan)
+        self.sources.check()  # every scale, now: not after an hour at the first one
+        self.start_mb = current_memory_mb()
+        self.estimate_mb = check_memory(plan, self.sources.shape_at(plan.size), device)
+        if plan.backbone.precision == "bf16" and not native_bf16(device):
+            print(
+                f"nst: note: backbone.precision=bf16 is emulated on this {device.type} (no AVX512-BF16/"
+                "AMX): expect it to be slower than fp32",
+                file=sys.stderr,
+            )
+        self.encoder = build_encoder(plan.backbone, plan.layers)
+        self.state = state or RunState(config=plan.config)
+        self.started = time.perf_counter()
+        self.module: StyleTransfer | None = None
+        self.trainer: pl.Trainer | None = None
+        self.budget_spent = False  # time_budget reached: no more steps
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.logger = TensorBoardLogger(save_dir=str(out_dir), name="tb", version="", default_hp_metric=False)
+
+    def wall_seconds(self) -> float:
+        return self.state.wall_seconds + time.perf_counter() - self.started
+
+    def save_checkpoint(self, trainer: pl.Trainer, module: StyleTransfer, step: int) -> None:
+        snapshot = replace(
+            self.state,
+            image=module.image.detach(),
+            optimizer=trainer.optimizers[0].state_dict(),
+            step_in_scale=self.state.step_in_scale + trainer.global_step,
+            steps_done=step,
+            evaluations=self.state.evaluations + module.evaluations,
+            wall_seconds=self.wall_seconds(),
+        )
+        checkpoint.save(self.out_dir / checkpoint.CHECKPOINT, snapshot)
+
+    def out_of_time(self) -> bool:
+        return self.plan.time_budget is not None and self.wall_seconds() >= self.plan.time_budget
+
+    def _callbacks(self, stop: StopFlag, size: int, remaining: int) -> tuple[RunMonitor, list[pl.Callback]]:
+        plan, state = self.plan, self.state
+        monitor = RunMonitor(
+            step_offset=state.steps_done,
+            log_every=plan.log_every,
+            image_every=plan.image_every,
+            checkpoint_every=plan.checkpoint_every,
+            save_checkpoint=self.save_checkpoint,
+            stop=stop,
+            out_of_time=self.out_of_time,
+        )
+        if not plan.progress_bar:
+            return monitor, [monitor]
+        label = (
+            "steps"
+            if len(plan.sizes) == 1
+            else f"scale {state.scale_index + 1}/{len(plan.sizes)} ({size} px)"
+        )
+        return monitor, [monitor, ProgressBar(label, remaining, done=state.step_in_scale)]
+
+    def _module(
+        self, content: torch.Tensor | None, style: torch.Tensor | None, device: torch.device
+    ) -> StyleTransfer:
+        plan, state = self.plan, self.state
+        return StyleTransfer(
+            encoder=self.encoder.to(device),
+            init_image=state.image.to(device),
+            content_image=None if content is None else content.to(device),
+            style_image=None if style is None else style.to(device),
+            content_layers=list(plan.content_layers),
+            style_layers=list(plan.style_layers),
+            content_weight=plan.content_weight,
+            style_weight=plan.style_weight,
+            tv_weight=plan.tv_weight,
+            range_weight=plan.range_weight,
+            optimizer=plan.optimizer.factory(),
+            optimizer_state=state.optimizer,
+            compile=plan.compile,
+            present=self.sources.presenter(plan.sizes[self.state.scale_index]),
+        )
+
+    def fit_scale(self, stop: StopFlag) -> None:
+        """Optimise at the current scale for its remaining steps; the state moves on as it goes.
+
+        Once the time budget is spent, the remaining steps of every scale are skipped: the image is
+        only carried (upsampled) to the last scale, so the result has the size asked for.
+        """
+        plan, state = self.plan, self.state
+        size = plan.sizes[state.scale_index]
+        content, style = self.sources.at(size)
+        shape = self.sources.shape_at(size)
+        if state.image is None:
+            state.image = self.sources.initial_image(size, content)
+        elif tuple(state.image.shape[-2:]) != shape:
+            state.image = upsample(state.image, shape)
+        remaining = 0 if self.budget_spent else plan.steps[state.scale_index] - state.step_in_scale
+        monitor, callbacks = self._callbacks(stop, size, remaining)
+        self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
+        self.module = module = self._module(content, style, trainer.strategy.root_device)
+        try:
+            if remaining:
+                trainer.fit(module, train_dataloaders=step_loader(remaining))
+        finally:  # finished or stopped, the tallies move on
+            state.steps_done = monitor.step(trainer)
+            state.step_in_scale += trainer.global_step
+            state.evaluations += module.evaluations
+            state.step_seconds += monitor.step_seconds
+            self.budget_spent = self.budget_spent or monitor.out_of_time_seen
+        state.image, state.optimizer = module.image.detach().to("cpu"), None  # a new scale: fresh history
+        state.scale_index, state.step_in_scale = state.scale_index + 1, 0
+
+    def finish(self, status: str, image: torch.Tensor, **extra: Any) -> dict[str, Any]:
+        """Write result.png (and `output`) and metrics.json; return the record."""
+        assert self.module is not None and self.trainer is not None
+        device = self.trainer.strategy.root_device
+        self.module.to(device)  # Lightning's teardown moves the module back to the CPU after fit
+        shown = self.module.shown(image.to(device))
+        path = save_image(shown, self.out_dir / "result.png")
+        if status == "completed" and self.plan.output is not None:
+            save_image(shown, self.plan.output)
+        with torch.no_grad():
+            losses = self.module.losses(image.to(device))
+        data = record.build(
+            self.plan, self.state, losses, status=status, image=path, device=device,
+            wall_seconds=self.wall_seconds(), start_mb=self.start_mb, estimate_mb=self.estimate_mb, **extra,
+        )  # fmt: skip
+        record.write(self.out_dir, data)
+        return data
+
+    def stopped(self, error: NSTError) -> RunStopped:
+        """Keep what can be kept after an early stop and say where it is."""
+        steps, where = self.state.steps_done, self.out_dir
+        if isinstance(error, Interrupted) and self.module is not None:
+            self.finish("interrupted", self.module.export(), signal=str(error))
+            return RunStopped(
+                f"interrupted ({error}) at step {steps}: image and checkpoint saved in {where}; "
+                f"continue with resume={where}",
+                error.exit_code,
+                label="stopped",
+            )
+        if isinstance(error, Diverged) and self.module is not None:
+            self.finish("diverged", self.module.last_finite.detach().clamp(0, 1), error=str(error))
+            return RunStopped(
+                f"diverged: {error} (step {steps}); the last finite image is in {where / 'result.png'}; "
+                "lower optimizer.lr or the loss weights",
+                error.exit_code,
+            )
+        if self.module is not None:
+            try:  # the disk may have room for the image even when the event file failed
+                self.finish("write_failed", self.module.export(), error=str(error))
+            except (OSError, WriteFailed):
+                pass
+        kept = [p.name for p in (where / checkpoint.CHECKPOINT, where / "result.png") if p.is_file()]
+        return RunStopped(
+            f"{error} (step {steps}; kept in {where}: {', '.join(kept) or 'nothing'})", error.exit_code
+        )
+
+
+@contextlib.contextmanager
+def background_write_errors() -> Iterator[list[OSError]]:
+    """TensorBoard writes from a thread: its OSError (disk full) is kept for the one-line report
+    instead of printed as a thread traceback; the main thread fails at its next write."""
+    errors: list[OSError] = []
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, OSError):
+            errors.append(args.exc_value)
+        else:
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield errors
+    finally:
+        threading.excepthook = previous
+
+
+def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, Any]:
+    """One style-transfer / reconstruction / synthesis run; returns the record it wrote."""
+    if plan.devices == "free":  # a sweep's job on a machine with several GPUs: its own GPU
+        with claim_gpu(torch.cuda.device_count(), notify=lambda line: print(line, file=sys.stderr)) as index:
+            return run(replace(plan, devices=[index]), out_dir, state)
+    quiet_lightning()
+    current = Run(plan, out_dir, state)
+    pl.seed_everything(plan.seed, verbose=False)
+    with StopFlag() as stop, background_write_errors() as write_errors:
+        try:
+            while current.state.scale_index < len(plan.sizes):
+                current.fit_scale(stop)
+            ended = {"ended_by": "time_budget"} if current.budget_spent else {}
+            data = current.finish("completed", current.module.export(), **ended)
+            log_image(current.trainer, current.module, current.state.steps_done)
+            record.log_hparams(current.logger, plan, data)
+            (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight
+        except (Interrupted, Diverged) as error:
+            raise current.stopped(error) from None
+        except OSError as error:  # TensorBoard's writer or Lightning hit a full or vanished disk
+            where = error.filename or out_dir
+            if write_errors:  # the first failure was the event writer's, in its thread
+                error, where = write_errors[0], write_errors[0].filename or out_dir / "tb"
+            raise current.stopped(WriteFailed(where, error)) from None
+        except WriteFailed as error:
+            raise current.stopped(error) from None
+    return data

@@ -1,0 +1,159 @@
+"""The LightningModule: the image is the only parameter; a frozen encoder scores it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from nst.errors import Diverged
+from nst.losses import LossTerms, content_terms, gram_matrix, range_penalty, style_terms, total_variation
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class StepIndices(Dataset):
+    """Lightning needs a dataloader: this one yields the step number, one per optimisation step."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def step_loader(steps: int) -> DataLoader:
+    return DataLoader(StepIndices(steps), batch_size=None, shuffle=False, num_workers=0)
+
+
+def fast_math(device: torch.device, tf32: bool = True) -> None:
+    """Process-wide numeric settings of the hot path (measured by `make bench`, see docs/speed.md)."""
+    if device.type == "cuda":  # TF32 convs and Gram matmuls on Ampere+ (make bench --no-fast-gpu-math)
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    else:  # denormal gradients in deep layers cost up to 5x per evaluation on x86 CPUs; flush them
+        torch.set_flush_denormal(True)
+
+
+class StyleTransfer(pl.LightningModule):
+    """Optimises ``image`` against content activations and style Gram matrices of a frozen encoder.
+
+    ``content_image=None`` is texture synthesis; ``style_image=None`` is content reconstruction.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        init_image: torch.Tensor,
+        content_image: torch.Tensor | None,
+        style_image: torch.Tensor | None,
+        content_layers: list[str],
+        style_layers: list[str],
+        content_weight: float,
+        style_weight: float,
+        tv_weight: float,
+        range_weight: float,
+        optimizer: OptimizerFactory,
+        optimizer_state: dict | None = None,
+        compile: bool = False,
+        present: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
+        if (content_image is None and content_layers) or (style_image is None and style_layers):
+            raise ValueError("layers given for a missing image: a loss needs its image (the plan drops them)")
+        self.content_layers = content_layers
+        self.style_layers = style_layers
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.range_weight = range_weight
+        self.optimizer_factory = optimizer
+        self.present = present  # preserve_color=luminance: the content's chroma on the result
+        self.optimizer_state = optimizer_state
+        self.evaluations = 0
+        self.last_terms: LossTerms | None = None
+        self.register_buffer("last_finite", self.image.detach().clone(), persistent=False)
+        # Targets once, under no_grad; non-persistent so checkpoints hold only the image and optimizer.
+        with torch.no_grad():
+            if content_image is not None:
+                feats = encoder(content_image)
+                for name in self.content_layers:
+                    self.register_buffer(f"content_{name}", feats[name].float(), persistent=False)
+            if style_image is not None:
+                feats = encoder(style_image)
+                for name in self.style_layers:
+                    self.register_buffer(f"style_{name}", gram_matrix(feats[name]), persistent=False)
+        if compile:  # after the targets: their (other-sized) images would force a second compilation
+            self.encoder = torch.compile(encoder)
+
+    def content_targets(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, f"content_{name}") for name in self.content_layers}
+
+    def style_targets(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, f"style_{name}") for name in self.style_layers}
+
+    def losses(self, image: torch.Tensor | None = None) -> LossTerms:
+        """The weighted total and every unweighted term of ``image`` (default: the parameter)."""
+        image = self.image if image is None else image
+        features = self.encoder(image)
+        content = content_terms(features, self.content_targets())
+        style = style_terms(features, self.style_targets())
+        zero = image.new_zeros(())
+        total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(
+            style.values(), zero
+        )
+        extra: dict[str, torch.Tensor] = {}
+        if self.range_weight:
+            extra["range"] = range_penalty(image)
+            total = total + self.range_weight * extra["range"]
+        if self.tv_weight:
+            extra["tv"] = total_variation(image)
+            total = total + self.tv_weight * extra["tv"]
+        return LossTerms(total, content, style, extra)
+
+    def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:
+        self.evaluations += 1  # L-BFGS's line search may evaluate several times per step
+        terms = self.losses()
+        if not torch.isfinite(terms.total):
+            raise Diverged(float(terms.total.detach()), self.evaluations)
+        with torch.no_grad():
+            self.last_finite.copy_(self.image)
+        # Logged by the RunMonitor callback with a step that runs on across scales and resumes.
+        self.last_terms = terms.detached()
+        self.log("loss", terms.total, prog_bar=True, logger=False)
+        return terms.total
+
+    def on_fit_start(self) -> None:
+        fast_math(self.device)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        optimizer = self.optimizer_factory([self.image])
+        if self.optimizer_state is not None:  # resuming: the L-BFGS history comes back too
+            optimizer.load_state_dict(self.optimizer_state)
+            self.optimizer_state = None
+        return optimizer
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:  # type: ignore[override]
+        # First-order optimisers are projected back into [0, 1] after each step. L-BFGS is never
+        # projected: moving the point under it would break its curvature history.
+        if not isinstance(self.trainer.optimizers[0], torch.optim.LBFGS):
+            with torch.no_grad():
+                self.image.clamp_(0, 1)
+
+    def export(self) -> torch.Tensor:
+        """The optimised image, clamped to [0, 1] (never clamped during optimisation)."""
+        return self.image.detach().clamp(0, 1)
+
+    def shown(self, image: torch.Tensor | None = None) -> torch.Tensor:
+        """The result as a user sees it (``image``: default the exported one): under
+        preserve_color=luminance, its luminance with the content's chroma."""
+        image = self.export() if image is None else image
+        return image if self.present is None else self.present(image)

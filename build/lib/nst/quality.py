@@ -1,0 +1,52 @@
+"""Image-quality numbers (not metrics.json): PSNR, SSIM and Gram distances against a reference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from nst.losses import gram_matrix
+
+# Gatys et al.'s style layers: one per block, so texture statistics are compared at every scale.
+GRAM_EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of two 1x3xHxW images in [0, 1] (clamped as exported)."""
+    mse = F.mse_loss(image.clamp(0, 1), reference.clamp(0, 1)).item()
+    return float(10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))))
+
+
+def ssim(image: torch.Tensor, reference: torch.Tensor) -> float:
+    """Structural similarity (Wang et al. 2004, 11x11 Gaussian window) of two images in [0, 1]."""
+    value = structural_similarity_index_measure(image.clamp(0, 1), reference.clamp(0, 1), data_range=1.0)
+    return float(value)
+
+
+def mean_abs_difference(image: torch.Tensor, other: torch.Tensor) -> float:
+    """Mean absolute pixel difference in [0, 1] units."""
+    return float((image.clamp(0, 1) - other.clamp(0, 1)).abs().mean())
+
+
+@torch.no_grad()
+def gram_distances(encoder: nn.Module, image: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """Per layer, the relative Frobenius distance ||G(image) - G(reference)|| / ||G(reference)||.
+
+    Relative, so layers with very different activation scales weigh alike and 0 means identical
+    statistics; the images may differ in size because Gram matrices are normalised by C*H*W.
+    """
+    features, targets = encoder(image), encoder(reference)
+    distances = {}
+    for name in encoder.layers:
+        gram, target = gram_matrix(features[name]), gram_matrix(targets[name])
+        distances[name] = float(torch.linalg.norm(gram - target) / torch.linalg.norm(target))
+    return distances
+
+
+def mean_gram_distance(distances: dict[str, float], layers: Sequence[str] | None = None) -> float:
+    names = list(layers or distances)
+    return sum(distances[name] for name in names) / len(names)

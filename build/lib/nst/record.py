@@ -1,0 +1,85 @@
+"""The run's record: metrics.json (what was run and what came out) and TensorBoard's HPARAMS."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from nst.checkpoint import RunState
+from nst.files import write_json, write_text
+from nst.losses import LossTerms
+from nst.plan import Plan
+from nst.resources import peak_memory_mb
+from nst.rundir import METRICS
+
+
+def build(
+    plan: Plan,
+    state: RunState,
+    losses: LossTerms,
+    *,
+    status: str,
+    image: Path,
+    device: torch.device,
+    wall_seconds: float,
+    start_mb: float,
+    estimate_mb: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """metrics.json's content: status, progress, final losses, the inputs and the settings that matter."""
+    times = state.step_seconds
+    return {
+        "status": status,
+        "steps": state.steps_done,
+        "evaluations": state.evaluations,
+        "wall_seconds": round(wall_seconds, 3),
+        "seconds_per_step": round(statistics.median_high(times), 5) if times else None,
+        "seconds_per_evaluation": round(sum(times) / max(state.evaluations, 1), 5),
+        **losses.numbers(),
+        "backbone": plan.backbone.name,
+        "size": plan.size,
+        "scales": list(plan.sizes),
+        "shape": list(state.image.shape[-2:]) if state.image is not None else None,
+        "seed": plan.seed,
+        "init": plan.init,
+        "init_path": str(plan.init_path) if plan.init_path else None,
+        "style_scale": plan.style_scale,
+        "preserve_color": plan.preserve_color,
+        "optimizer": plan.optimizer.name,
+        "device": str(device),
+        "precision": plan.backbone.precision,
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "start_memory_mb": round(start_mb, 1),
+        "memory_estimate_mb": round(estimate_mb, 1),
+        "content": str(plan.content) if plan.content else None,
+        "style": str(plan.style) if plan.style else None,
+        "image": str(image),
+        "slurm_job_id": slurm_job_id(),
+        **extra,
+    }
+
+
+def slurm_job_id() -> str | None:
+    """The SLURM job this run is (``123_4`` for an array task, as squeue shows it), or None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+
+
+def write(out_dir: Path, data: dict[str, Any]) -> Path:
+    return write_json(out_dir / METRICS, data)
+
+
+def log_hparams(logger: TensorBoardLogger, plan: Plan, data: dict[str, Any]) -> None:
+    """The resolved config beside the final losses, for TensorBoard's HPARAMS tab."""
+    config = OmegaConf.to_container(OmegaConf.create(plan.config))
+    final = {f"final/{k}": v for k, v in data["loss"].items()} | {"final/wall_seconds": data["wall_seconds"]}
+    logger.log_hyperparams(config, final)
+    logger.finalize("success")
+    # Lightning writes hparams.yaml once, at the first save, while still empty: the resolved config instead.
+    write_text(Path(logger.log_dir) / "hparams.yaml", plan.config)

@@ -1,0 +1,101 @@
+"""Peak-memory estimate before the first step, and the measured peak after it."""
+
+from __future__ import annotations
+
+import resource
+from typing import Any
+
+import torch
+
+from nst.errors import NSTError
+from nst.plan import Plan
+from nst.vgg import conv_widths, deepest, layer_names
+
+# Measured on CPU (vgg16_hed, 128-512 px): peak RSS growth = 2 x weights + 1.43 x the activation
+# bytes of one forward pass up to the deepest layer (autograd keeps them for the backward pass).
+ACTIVATION_FACTOR = 1.5
+OVERHEAD_MB = 50  # trainer, logger and allocator slack, measured at 128-256 px with a full L-BFGS history
+MB = 2**20
+
+
+def activation_bytes(shape: tuple[int, int], arch: str, deepest_layer: str) -> int:
+    """Bytes of every layer output of one forward pass up to ``deepest_layer`` (float32)."""
+    height, width = shape
+    total = 3 * height * width
+    widths = iter(conv_widths(arch))
+    channels = 3
+    order = layer_names(arch)
+    for name in order[: order.index(deepest_layer) + 1]:
+        if name.startswith("pool"):
+            height, width = height // 2, width // 2
+        elif name.startswith("conv"):
+            channels = next(widths)
+        total += channels * height * width
+    return 4 * total
+
+
+def estimate_peak_mb(plan: Plan, shape: tuple[int, int]) -> float:
+    """Memory a run adds on top of the process at start: activations, optimizer state, weights."""
+    arch = plan.backbone.arch
+    last = deepest(plan.layers, arch)
+    pixels = 3 * shape[0] * shape[1]
+    if plan.optimizer.is_lbfgs:
+        # history_size pairs (s, y) plus the direction, previous gradient and line-search copies.
+        state = (2 * int(plan.optimizer.options.get("history_size", 100)) + 6) * pixels * 4
+    else:
+        state = 3 * pixels * 4  # Adam: two moments and the gradient
+    order = layer_names(arch)
+    n_convs = sum(1 for name in order[: order.index(last) + 1] if name.startswith("conv"))
+    widths = conv_widths(arch)
+    weights = sum(9 * w_in * w_out for w_in, w_out in zip([3, *widths], widths[:n_convs])) * 4
+    return OVERHEAD_MB + (ACTIVATION_FACTOR * activation_bytes(shape, arch, last) + state + 2 * weights) / MB
+
+
+def available_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free / MB
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+def check_memory(plan: Plan, shape: tuple[int, int], device: torch.device) -> float:
+    """Refuse a run whose estimated peak exceeds the available memory, unless force=true."""
+    needed = estimate_peak_mb(plan, shape)
+    free = available_mb(device)
+    if needed > free and not plan.force:
+        raise NSTError(
+            f"this run needs about {needed:,.0f} MB but {free:,.0f} MB is available on {device}: "
+            f"lower size, optimizer.history_size or use optimizer=adam (force=true runs anyway)"
+        )
+    return needed
+
+
+def expected_device(accelerator: str, devices: Any = 1) -> torch.device:
+    """The device the trainer will pick, known before building it (for the memory check)."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise NSTError(f"trainer.accelerator={accelerator} but no CUDA GPU is available (use auto or cpu)")
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", devices[0] if isinstance(devices, list) else 0)
+    return torch.device("cpu")
+
+
+def current_memory_mb() -> float:
+    """Resident memory of this process now (CPU); what a run's estimate adds to."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / MB
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / MB
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a run started by a
+    # big parent (a test runner, a notebook) would report the parent's peak.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,124 @@
+"""Run folders: a readable, unique default name, and one run at a time in a folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from nst.errors import NSTError
+
+LOCK = ".nst.lock"
+METRICS = "metrics.json"
+CHECKPOINT = "checkpoint.pt"
+
+
+@cache
+def _process_token() -> str:
+    """Four random hex digits, fixed for the process: runs started in the same second differ."""
+    return secrets.token_hex(2)
+
+
+def run_name(content: object = None, style: object = None) -> str:
+    """``tubingen-starry_night_3f9a``: what was run, then a token that keeps the folder unique."""
+    parts = [
+        re.sub(r"[^\w.-]+", "_", Path(str(p)).stem)[:40] for p in (content, style) if p not in (None, "")
+    ]
+    return f"{'-'.join(parts) or 'run'}_{_process_token()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claim(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir`` for this process: a second run into the same folder is refused, not mixed in."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / LOCK
+    for _attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _alive(owner):
+                raise NSTError(f"run directory {out_dir} is in use by process {owner}") from None
+            lock.unlink(missing_ok=True)  # left by a run that died: take it over
+    else:
+        raise NSTError(f"cannot claim run directory {out_dir}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+    finally:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def completed(out_dir: Path) -> dict[str, Any] | None:
+    """The record of a finished run in ``out_dir``, or None if it is absent or incomplete."""
+    try:
+        data = json.loads((out_dir / METRICS).read_text())
+    except (OSError, ValueError):
+        return None
+    done = data.get("status") == "completed" and Path(data.get("image", "")).is_file()
+    return data if done else None
+
+
+def restarted() -> bool:
+    """Whether this process is a SLURM job that was requeued (SLURM counts the restarts)."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return restarts.isdigit() and int(restarts) > 0
+
+
+def requeued(out_dir: Path) -> bool:
+    """Whether this process is SLURM's restart of a job that stopped with a checkpoint in ``out_dir``
+    (time limit or preemption: the job's signal saved it, then submitit requeued the job)."""
+    return restarted() and (out_dir / CHECKPOINT).is_file()
+
+
+# Keys that change how a run is watched or where a copy goes, not the result it makes.
+NOT_RESULT_KEYS = frozenset(
+    {"log_every", "image_every", "progress_bar", "checkpoint_every", "skip_completed", "debug",
+     "resume", "overwrite", "force", "max_input_pixels", "output", "ablation", "trainer"}
+)  # fmt: skip
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix.rstrip("."): node}
+    return {k: v for key, value in node.items() for k, v in _leaves(value, f"{prefix}{key}.").items()}
+
+
+def settings_differ(out_dir: Path, config_yaml: str) -> list[str] | None:
+    """The result-changing keys whose values differ between the finished run in ``out_dir`` (its
+    resolved config in tb/hparams.yaml) and ``config_yaml``; None when the old run did not record it."""
+    import yaml
+
+    try:
+        old = yaml.safe_load((out_dir / "tb" / "hparams.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(old, dict) or not old:
+        return None  # made before runs recorded their config
+    new = yaml.safe_load(config_yaml)
+    before, after = _leaves(old), _leaves(new)
+    keys = sorted(k for k in before.keys() | after.keys() if k.split(".")[0] not in NOT_RESULT_KEYS)
+    return [k for k in keys if before.get(k) != after.get(k)]
