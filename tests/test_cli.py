@@ -61,6 +61,7 @@ def test_same_seed_same_image(tmp_path):
 
 # Each bad input or fault: the overrides, and what the one-line message must say. Every key of the
 # composed config has at least one case (test_every_key_has_a_bad_value_case).
+TWO_STYLES = "style=[starry_night,the_scream]"
 BAD_INPUTS = {
     # the images
     "missing image": (["content=nope.jpg"], "image not found"),
@@ -181,6 +182,14 @@ BAD_INPUTS = {
     "zero devices": (["trainer.devices=0"], "trainer.devices must be a positive count"),
     "unknown colour mode": (["preserve_color=sepia"], "unknown preserve_color 'sepia'"),
     "colours without a style": (["preserve_color=luminance", "style=null"], "needs a content and a style"),
+    "blend weights for other styles": ([TWO_STYLES, "style_blend=[1]"], "1 weights for 2"),
+    "blend weights all zero": ([TWO_STYLES, "style_blend=[0,0]"], "all 0"),
+    "negative blend weight": ([TWO_STYLES, "style_blend=[1,-1]"], "style_blend must be"),
+    "blend without styles": (["style=null", "style_blend=[1]"], "style_blend needs style images"),
+    "one mask for two styles": ([TWO_STYLES, "style_masks=[tiny.png]"], "one per style"),
+    "a mask that is not there": (["style_masks=[no_mask.png]"], "image not found: 'no_mask.png'"),
+    "a mask that is not an image": (["style_masks=[notes.txt]"], "notes.txt"),
+    "an empty style list": (["style=[]"], "style must be an image, a list of images or null"),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
 }

@@ -63,7 +63,9 @@ class Config:
     trainer: TrainerConfig = MISSING
     ablation: AblationConfig | None = None
     content: str | None = MISSING
-    style: str | None = MISSING
+    style: Any = MISSING  # a path or manifest name, a list of them, or null
+    style_blend: list[float] | None = MISSING
+    style_masks: list[str] | None = MISSING
     output: str | None = MISSING
     size: int = MISSING
     style_scale: float = MISSING

@@ -142,14 +142,17 @@ class Run:
         return monitor, [monitor, ProgressBar(label, remaining, done=state.step_in_scale)]
 
     def _module(
-        self, content: torch.Tensor | None, style: torch.Tensor | None, device: torch.device
+        self, content: torch.Tensor | None, styles: list[torch.Tensor], device: torch.device
     ) -> StyleTransfer:
         plan, state = self.plan, self.state
+        masks = self.sources.masks_at(plan.sizes[state.scale_index])
         return StyleTransfer(
             encoder=self.encoder.to(device),
             init_image=state.image.to(device),
             content_image=None if content is None else content.to(device),
-            style_image=None if style is None else style.to(device),
+            style_image=[style.to(device) for style in styles] or None,
+            style_blend=plan.style_blend,
+            style_masks=None if masks is None else [mask.to(device) for mask in masks],
             content_layers=list(plan.content_layers),
             style_layers=list(plan.style_layers),
             content_weight=plan.content_weight,
@@ -170,7 +173,7 @@ class Run:
         """
         plan, state = self.plan, self.state
         size = plan.sizes[state.scale_index]
-        content, style = self.sources.at(size)
+        content, styles = self.sources.at(size)
         shape = self.sources.shape_at(size)
         if state.image is None:
             state.image = self.sources.initial_image(size, content)
@@ -179,7 +182,7 @@ class Run:
         remaining = 0 if self.budget_spent else plan.steps[state.scale_index] - state.step_in_scale
         monitor, callbacks = self._callbacks(stop, size, remaining)
         self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
-        self.module = module = self._module(content, style, trainer.strategy.root_device)
+        self.module = module = self._module(content, styles, trainer.strategy.root_device)
         try:
             if remaining:
                 trainer.fit(module, train_dataloaders=step_loader(remaining))

@@ -134,7 +134,9 @@ class Sources:
         self.plan = plan
         self.content = read_image(plan.content, limit, largest) if plan.content else None
         style_size = style_edge(largest, plan.style_scale)
-        self.style = read_image(plan.style, limit, style_size) if plan.style else None
+        self.styles = [read_image(path, limit, style_size) for path in plan.styles]
+        self.style = self.styles[0] if self.styles else None  # texture synthesis takes its shape
+        self.masks = [read_image(path, limit, largest).convert("L") for path in plan.style_masks]
         self.init = read_image(plan.init_path, limit, largest) if plan.init_path else None
         self.min_edge = min_input_size(plan.layers, plan.backbone.arch)
 
@@ -145,9 +147,11 @@ class Sources:
     def check(self) -> None:
         """Every image is big enough for the deepest layer at every scale (no pixel is resized here)."""
         for size in self.plan.sizes:
-            sources = [
-                ("the content image", self.content, size),
-                ("the style image", self.style, style_edge(size, self.plan.style_scale)),
+            edge = style_edge(size, self.plan.style_scale)
+            sources = [("the content image", self.content, size)]
+            sources += [
+                (f"the style image {path.name}", image, edge)
+                for path, image in zip(self.plan.styles, self.styles)
             ]
             if self.content is None:  # texture synthesis: the result takes the style's shape at `size`
                 sources.append(("the result", self.style, size))
@@ -163,18 +167,26 @@ class Sources:
                         "(raise size or use shallower layers)"
                     )
 
-    def at(self, size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The content and style images the losses see at the scale of longest edge ``size``
-        (grey luminance, or the style recoloured, under ``preserve_color``)."""
+    def at(self, size: int) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        """The content image and the style images the losses see at the scale of longest edge
+        ``size`` (grey luminance, or the styles recoloured, under ``preserve_color``)."""
         content = self.content_at(size)
-        style = None
-        if self.style is not None:
-            style = to_tensor(resize_longest(self.style, style_edge(size, self.plan.style_scale)))
+        edge = style_edge(size, self.plan.style_scale)
+        styles = [to_tensor(resize_longest(image, edge)) for image in self.styles]
         if self.plan.preserve_color == "histogram":
-            style = colour.match_colours(style, content)
+            styles = [colour.match_colours(style, content) for style in styles]
         elif self.plan.preserve_color == "luminance":
-            content, style = colour.luminance_sources(content, style)
-        return content, style
+            pairs = [colour.luminance_sources(content, style) for style in styles]
+            content, styles = pairs[0][0], [style for _, style in pairs]
+        return content, styles
+
+    def masks_at(self, size: int) -> list[torch.Tensor] | None:
+        """The style masks as 1x1xHxW weights in [0, 1] at the result's shape (None: no masks)."""
+        if not self.masks:
+            return None
+        height, width = self.shape_at(size)
+        resized = [mask.resize((width, height), Image.Resampling.BILINEAR) for mask in self.masks]
+        return [torch.from_numpy(np.asarray(m, dtype=np.float32) / 255.0)[None, None] for m in resized]
 
     def content_at(self, size: int) -> torch.Tensor | None:
         return to_tensor(resize_longest(self.content, size)) if self.content is not None else None

@@ -71,6 +71,34 @@ def style_terms(
     return {name: F.mse_loss(gram_matrix(features[name]), g) for name, g in target_grams.items()}
 
 
+def masked_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of the features inside ``mask`` (1x1xHxW at the image's size, resized to the
+    layer), normalised by the mask's area, so that a full mask gives :func:`gram_matrix`."""
+    height, width = features.shape[-2:]
+    weights = (
+        F.interpolate(mask, size=(height, width), mode="area") if mask.shape[-2:] != (height, width) else mask
+    )
+    area = weights.mean().clamp_min(1e-6)
+    return gram_matrix(features * weights.to(features.dtype)) / area
+
+
+def masked_style_terms(
+    features: dict[str, torch.Tensor], regions: list[tuple[float, torch.Tensor, dict[str, torch.Tensor]]]
+) -> dict[str, torch.Tensor]:
+    """Per layer: each region's (weight, mask, target Grams) masked-Gram error, weighted and summed."""
+    names = regions[0][2].keys() if regions else ()
+    return {
+        name: sum(
+            (
+                weight * F.mse_loss(masked_gram(features[name], mask), targets[name])
+                for weight, mask, targets in regions
+            ),
+            features[name].new_zeros((), dtype=torch.float32),
+        )
+        for name in names
+    }
+
+
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels (suppresses high-frequency noise)."""
     dy = image[..., 1:, :] - image[..., :-1, :]

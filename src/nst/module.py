@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -10,7 +10,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from nst.errors import Diverged
-from nst.losses import LossTerms, content_terms, gram_matrix, range_penalty, style_terms, total_variation
+from nst.losses import (
+    LossTerms,
+    content_terms,
+    gram_matrix,
+    masked_style_terms,
+    range_penalty,
+    style_terms,
+    total_variation,
+)
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -45,6 +53,10 @@ class StyleTransfer(pl.LightningModule):
     """Optimises ``image`` against content activations and style Gram matrices of a frozen encoder.
 
     ``content_image=None`` is texture synthesis; ``style_image=None`` is content reconstruction.
+    Several style images (a list) are blended: the target Gram matrices are their ``style_blend``
+    weighted sum. With ``style_masks`` (one 1x1xHxW weight map per style, at the image's size) each
+    style is matched only where its mask is, by a Gram matrix of the masked features (Gatys et al.
+    2017); each region's term is weighted by its blend weight times the number of styles.
     """
 
     def __init__(
@@ -52,7 +64,7 @@ class StyleTransfer(pl.LightningModule):
         encoder: nn.Module,
         init_image: torch.Tensor,
         content_image: torch.Tensor | None,
-        style_image: torch.Tensor | None,
+        style_image: torch.Tensor | list[torch.Tensor] | None,
         content_layers: list[str],
         style_layers: list[str],
         content_weight: float,
@@ -63,6 +75,8 @@ class StyleTransfer(pl.LightningModule):
         optimizer_state: dict | None = None,
         compile: bool = False,
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        style_blend: Sequence[float] | None = None,
+        style_masks: list[torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -87,10 +101,21 @@ class StyleTransfer(pl.LightningModule):
                 feats = encoder(content_image)
                 for name in self.content_layers:
                     self.register_buffer(f"content_{name}", feats[name].float(), persistent=False)
-            if style_image is not None:
-                feats = encoder(style_image)
+            styles = [style_image] if isinstance(style_image, torch.Tensor) else list(style_image or [])
+            blend = list(style_blend) if style_blend is not None else [1 / len(styles)] * len(styles)
+            grams = [{name: gram_matrix(f[name]) for name in self.style_layers} for f in map(encoder, styles)]
+            self.masked = style_masks is not None
+            if self.masked:  # one target and one mask per style
+                assert style_masks is not None and len(style_masks) == len(styles)
+                self.region_weights = [w * len(styles) for w in blend]
+                for i, (target, mask) in enumerate(zip(grams, style_masks)):
+                    self.register_buffer(f"mask{i}", mask.float(), persistent=False)
+                    for name in self.style_layers:
+                        self.register_buffer(f"style{i}_{name}", target[name], persistent=False)
+            elif grams:  # one blended target
                 for name in self.style_layers:
-                    self.register_buffer(f"style_{name}", gram_matrix(feats[name]), persistent=False)
+                    blended = sum(w * target[name] for w, target in zip(blend, grams))
+                    self.register_buffer(f"style_{name}", blended, persistent=False)
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
 
@@ -105,7 +130,18 @@ class StyleTransfer(pl.LightningModule):
         image = self.image if image is None else image
         features = self.encoder(image)
         content = content_terms(features, self.content_targets())
-        style = style_terms(features, self.style_targets())
+        if self.masked:
+            regions = [
+                (
+                    weight,
+                    getattr(self, f"mask{i}"),
+                    {n: getattr(self, f"style{i}_{n}") for n in self.style_layers},
+                )
+                for i, weight in enumerate(self.region_weights)
+            ]
+            style = masked_style_terms(features, regions)
+        else:
+            style = style_terms(features, self.style_targets())
         zero = image.new_zeros(())
         total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(
             style.values(), zero

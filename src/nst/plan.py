@@ -74,7 +74,9 @@ class Plan:
     """Everything one run needs, validated."""
 
     content: Path | None  # None: texture synthesis
-    style: Path | None  # None: content reconstruction
+    styles: tuple[Path, ...]  # empty: content reconstruction; several: blended or masked
+    style_blend: tuple[float, ...]  # one weight per style, summing to 1
+    style_masks: tuple[Path, ...]  # empty, or one mask per style (Gatys et al. 2017 spatial control)
     init: str  # content | noise | image
     init_path: Path | None  # the start image of init=image
     sizes: tuple[int, ...]  # coarse-to-fine: every scale's longest edge; the last is `size`
@@ -104,6 +106,11 @@ class Plan:
     accelerator: str
     devices: Any
     config: str  # the resolved config as YAML: what a checkpoint stores and a resume plans again
+
+    @property
+    def style(self) -> Path | None:
+        """The first (usually the only) style image."""
+        return self.styles[0] if self.styles else None
 
     @property
     def layers(self) -> list[str]:
@@ -289,6 +296,31 @@ def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], t
     return tuple(content if cfg.content is not None else ()), tuple(style if cfg.style is not None else ())
 
 
+def _styles(cfg: DictConfig) -> tuple[tuple[Path, ...], tuple[float, ...], tuple[Path, ...]]:
+    """The style images, their blend weights (normalised) and their masks."""
+    if cfg.style is None:
+        for key in ("style_blend", "style_masks"):
+            if cfg[key] is not None:
+                raise NSTError(f"{key} needs style images (style=[a,b,...])")
+        return (), (), ()
+    given = list(cfg.style) if isinstance(cfg.style, ListConfig) else [cfg.style]
+    if not given or any(s is None or isinstance(s, (DictConfig, ListConfig)) for s in given):
+        raise NSTError(f"style must be an image, a list of images or null, got {cfg.style}")
+    styles = tuple(assets.resolve(s) for s in given)
+    blend = [1.0] * len(styles) if cfg.style_blend is None else list(cfg.style_blend)
+    if len(blend) != len(styles):
+        raise NSTError(f"style_blend has {len(blend)} weights for {len(styles)} style image(s)")
+    blend = [non_negative(w, "style_blend") for w in blend]
+    if sum(blend) == 0:
+        raise NSTError("style_blend weights are all 0: at least one style must count")
+    masks = () if cfg.style_masks is None else tuple(assets.resolve(m) for m in cfg.style_masks)
+    if masks and len(masks) != len(styles):
+        raise NSTError(
+            f"style_masks has {len(masks)} mask(s) for {len(styles)} style image(s): one per style"
+        )
+    return styles, tuple(w / sum(blend) for w in blend), masks
+
+
 def _time_budget(value: Any) -> float | None:
     if value is None:
         return None
@@ -336,6 +368,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     }
     style_scale = non_negative(cfg.style_scale, "style_scale")
     preserve_color = _preserve_color(cfg)
+    styles, style_blend, style_masks = _styles(cfg)
     if style_scale == 0:
         raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
     backbone = backbone_plan(cfg.backbone)
@@ -357,7 +390,9 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
     plan = Plan(
         content=assets.resolve(cfg.content) if cfg.content is not None else None,
-        style=assets.resolve(cfg.style) if cfg.style is not None else None,
+        styles=styles,
+        style_blend=style_blend,
+        style_masks=style_masks,
         init=init,
         init_path=assets.resolve(cfg.init.path) if init == "image" else None,
         sizes=sizes,

@@ -27,9 +27,13 @@ def _process_token() -> str:
 
 def run_name(content: object = None, style: object = None) -> str:
     """``tubingen-starry_night_3f9a``: what was run, then a token that keeps the folder unique."""
-    parts = [
-        re.sub(r"[^\w.-]+", "_", Path(str(p)).stem)[:40] for p in (content, style) if p not in (None, "")
-    ]
+
+    def stem(value: object) -> str:  # several styles: a+b
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+            return "+".join(stem(v) for v in value)  # type: ignore[union-attr]
+        return re.sub(r"[^\w.+-]+", "_", Path(str(value)).stem)[:40]
+
+    parts = [stem(p) for p in (content, style) if p not in (None, "")]
     return f"{'-'.join(parts) or 'run'}_{_process_token()}"
 
 
