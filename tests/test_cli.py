@@ -67,7 +67,7 @@ BAD_INPUTS = {
     "missing image": (["content=nope.jpg"], "image not found"),
     "text file as image": (["style=notes.txt"], "not an image"),
     "truncated jpeg": (["content=broken.jpg"], "broken.jpg"),
-    "directory as image": (["content=folder.png"], "not a file"),
+    "directory as style image": (["style=folder.png"], "not a file"),
     "image above the pixel limit": (["max_input_pixels=1000"], "above max_input_pixels=1,000"),
     "pixel limit not a number": (["max_input_pixels=foo"], "max_input_pixels must be an integer, got 'foo'"),
     "negative pixel limit": (["max_input_pixels=-5"], "max_input_pixels must be a non-negative integer"),
@@ -190,6 +190,11 @@ BAD_INPUTS = {
     "a mask that is not there": (["style_masks=[no_mask.png]"], "image not found: 'no_mask.png'"),
     "a mask that is not an image": (["style_masks=[notes.txt]"], "notes.txt"),
     "an empty style list": (["style=[]"], "style must be an image, a list of images or null"),
+    "a content folder without images": (["content=empty"], "holds no images"),
+    "a folder run's output is a file": (
+        ["content=photos", "output=taken.png"],
+        "names the folder for the results",
+    ),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
 }
@@ -222,6 +227,9 @@ def _make_inputs(folder: Path) -> None:
     Image.new("RGB", (400, 4), "gray").save(folder / "thin.png")
     Image.new("RGB", (64, 48), "gray").save(folder / "tiny.png")
     Image.new("RGB", (8, 8), "red").save(folder / "taken.png")
+    (folder / "empty").mkdir()
+    (folder / "photos").mkdir()
+    Image.new("RGB", (64, 48), "gray").save(folder / "photos" / "one.png")
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)

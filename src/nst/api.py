@@ -122,6 +122,8 @@ def stylize(
         if cfg.resume is not None:
             raise NSTError("resume is for the command line (python -m nst resume=RUN_DIR)")
         plan = make_plan(cfg, folder)
+        if plan.folder_run:
+            raise NSTError("stylize takes one content image; a folder of them: python -m nst content=DIR")
         with claim(folder):
             data = run(plan, folder)
         from PIL import Image

@@ -22,11 +22,14 @@ class ProgressBar(TQDMProgressBar):
     pipe (CI, sweeps), where every redraw would stay behind as another line.
     """
 
-    def __init__(self, description: str = "steps", steps: int = 0, done: int = 0) -> None:
+    def __init__(
+        self, description: str = "steps", steps: int = 0, done: int = 0, total: int | None = None
+    ) -> None:
         interactive = sys.stdout.isatty()
         super().__init__(refresh_rate=1 if interactive else max(1, steps // 10))
         self.description = description
         self.done = done  # steps of this scale done before this fit (a resumed run): the bar starts there
+        self.total = total  # a folder run: every image's steps, so the bar runs over the whole folder
 
     @property
     def train_description(self) -> str:
@@ -39,7 +42,7 @@ class ProgressBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[override]
         # Lightning's own resets the bar and relabels it "Epoch 0"; one fit is one epoch here.
-        self.train_progress_bar.total = self.done + self.total_train_batches
+        self.train_progress_bar.total = self.total or self.done + self.total_train_batches
         self.train_progress_bar.initial = self.done
         self.train_progress_bar.n = self.done
 

@@ -37,10 +37,12 @@ def fail(message: str, code: int, label: str = "error") -> None:
 
 def _resume(run_dir: Path) -> tuple[Plan, object]:
     from nst import checkpoint
+    from nst.folder import folder_config
 
-    state = checkpoint.load(run_dir)
+    saved = folder_config(run_dir)  # a folder run: its images resume one by one
+    state = checkpoint.load(run_dir) if saved is None else None
     try:
-        cfg = config.validated(state.config)
+        cfg = config.validated(saved if saved is not None else state.config)
     except OmegaConfBaseException as err:
         raise NSTError(
             f"resume: the checkpoint's config is not valid here: {config.error_line(err)}"
@@ -56,7 +58,8 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
         plan, state = _resume(out_dir)
-        log.info(f"resuming:    {out_dir} at step {state.steps_done}")
+        where = "the first unfinished image" if state is None else f"step {state.steps_done}"
+        log.info(f"resuming:    {out_dir} at {where}")
     else:
         plan = make_plan(cfg, out_dir)
         done = completed(out_dir) if cfg.skip_completed or restarted() else None
@@ -72,13 +75,19 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     from nst.engine import run  # torch and Lightning load only once the input is known to be good
 
     with claim(out_dir):
-        data = run(plan, out_dir, state)
-    log.info(f"image:       {data['image']}")
-    if plan.output is not None:
+        if plan.folder_run:
+            from nst.folder import run_folder
+
+            data = run_folder(plan, out_dir)
+            log.info(f"images:      {data['completed_images']} of {len(data['images'])} stylised")
+        else:
+            data = run(plan, out_dir, state)
+    log.info(f"{'results:   ' if plan.folder_run else 'image:     '}  {data['image']}")
+    if plan.output is not None and not plan.folder_run:
         log.info(f"output:      {plan.output}")
     log.info(f"metrics:     {out_dir / METRICS}")
-    log.info(f"tensorboard: tensorboard --logdir {out_dir / 'tb'}")
-    return data["loss"]["total"]  # the value a Hydra sweeper would minimise
+    log.info(f"tensorboard: tensorboard --logdir {out_dir if plan.folder_run else out_dir / 'tb'}")
+    return data["loss"].get("total")  # the value a Hydra sweeper would minimise
 
 
 def _only_hydra_files(folder: Path, any_log: bool = False) -> bool:

@@ -80,7 +80,14 @@ def make_trainer(
 class Run:
     """A run in progress: the plan, its sources and encoder, and the state a checkpoint saves."""
 
-    def __init__(self, plan: Plan, out_dir: Path, state: RunState | None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        out_dir: Path,
+        state: RunState | None,
+        encoder: torch.nn.Module | None = None,
+        progress: tuple[str, int, int] | None = None,
+    ) -> None:
         device = expected_device(plan.accelerator, plan.devices)
         plan = replace(plan, backbone=resolve_precision(plan.backbone, device))  # auto -> fp32 | bf16
         self.plan, self.out_dir = plan, out_dir
@@ -94,7 +101,8 @@ class Run:
                 "AMX): expect it to be slower than fp32",
                 file=sys.stderr,
             )
-        self.encoder = build_encoder(plan.backbone, plan.layers)
+        self.encoder = encoder or build_encoder(plan.backbone, plan.layers)
+        self.progress = progress  # a folder run: (label, steps of earlier images, steps of all images)
         self.state = state or RunState(config=plan.config)
         self.started = time.perf_counter()
         self.module: StyleTransfer | None = None
@@ -139,6 +147,12 @@ class Run:
             if len(plan.sizes) == 1
             else f"scale {state.scale_index + 1}/{len(plan.sizes)} ({size} px)"
         )
+        if self.progress is not None:
+            label, before, total = self.progress
+            return monitor, [
+                monitor,
+                ProgressBar(label, remaining, done=before + state.steps_done, total=total),
+            ]
         return monitor, [monitor, ProgressBar(label, remaining, done=state.step_in_scale)]
 
     def _module(
@@ -262,13 +276,19 @@ def background_write_errors() -> Iterator[list[OSError]]:
         threading.excepthook = previous
 
 
-def run(plan: Plan, out_dir: Path, state: RunState | None = None) -> dict[str, Any]:
+def run(
+    plan: Plan,
+    out_dir: Path,
+    state: RunState | None = None,
+    encoder: torch.nn.Module | None = None,
+    progress: tuple[str, int, int] | None = None,
+) -> dict[str, Any]:
     """One style-transfer / reconstruction / synthesis run; returns the record it wrote."""
     if plan.devices == "free":  # a sweep's job on a machine with several GPUs: its own GPU
         with claim_gpu(torch.cuda.device_count(), notify=lambda line: print(line, file=sys.stderr)) as index:
-            return run(replace(plan, devices=[index]), out_dir, state)
+            return run(replace(plan, devices=[index]), out_dir, state, encoder, progress)
     quiet_lightning()
-    current = Run(plan, out_dir, state)
+    current = Run(plan, out_dir, state, encoder, progress)
     pl.seed_everything(plan.seed, verbose=False)
     with StopFlag() as stop, background_write_errors() as write_errors:
         try:

@@ -108,6 +108,11 @@ class Plan:
     config: str  # the resolved config as YAML: what a checkpoint stores and a resume plans again
 
     @property
+    def folder_run(self) -> bool:
+        """content=DIR: every image in the folder, one result each (nst.folder)."""
+        return self.content is not None and self.content.is_dir()
+
+    @property
     def style(self) -> Path | None:
         """The first (usually the only) style image."""
         return self.styles[0] if self.styles else None
@@ -252,12 +257,25 @@ def _check_writable(folder: Path, what: str) -> None:
         raise NSTError(f"{what} {folder} is not writable")
 
 
-def _output(cfg: DictConfig, resuming: bool) -> Path | None:
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images of a content folder (by extension), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _output(cfg: DictConfig, resuming: bool, folder_run: bool = False) -> Path | None:
     if not cfg.output:
         return None
     from PIL import Image
 
     output = Path(str(cfg.output)).expanduser()
+    if folder_run:  # content=DIR: output is the folder the results go to
+        if output.exists() and not output.is_dir():
+            raise NSTError(f"output {output} is a file; with content=DIR it names the folder for the results")
+        _check_writable(output if output.exists() else output.parent, "output folder")
+        return output.absolute()
     if output.suffix.lower() not in Image.registered_extensions():
         raise NSTError(f"output {output}: unknown image extension (use .png, .jpg, ...)")
     if output.is_dir():
@@ -380,7 +398,11 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     init = _init(cfg)
     optimizer = _optimizer(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
-    output = _output(cfg, resuming)
+    content = assets.resolve(cfg.content) if cfg.content is not None else None
+    folder_run = content is not None and content.is_dir()
+    if folder_run and not image_files(content):
+        raise NSTError(f"content folder {content} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    output = _output(cfg, resuming, folder_run)
     _check_writable(out_dir, "run directory")
     accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
     devices = _devices(cfg.trainer.devices)
@@ -389,7 +411,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     if not 0 <= cfg.seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
     plan = Plan(
-        content=assets.resolve(cfg.content) if cfg.content is not None else None,
+        content=content,
         styles=styles,
         style_blend=style_blend,
         style_masks=style_masks,

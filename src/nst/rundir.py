@@ -82,7 +82,9 @@ def completed(out_dir: Path) -> dict[str, Any] | None:
         data = json.loads((out_dir / METRICS).read_text())
     except (OSError, ValueError):
         return None
-    done = data.get("status") == "completed" and Path(data.get("image", "")).is_file()
+    done = (
+        data.get("status") == "completed" and Path(data.get("image", "")).exists()
+    )  # a folder run: results/
     return data if done else None
 
 

@@ -1,0 +1,129 @@
+"""``content=DIR``: every image of a folder, one result each, with the backbone loaded once.
+
+The run folder holds ``results/<name>.png`` (or the results go to ``output=DIR``), one sub-run per
+image under ``images/<name>/`` (its own metrics.json, TensorBoard logs and, while it runs, its
+checkpoint), and a metrics.json listing every image. One progress bar runs over the whole folder.
+Stopped (Ctrl-C, SIGTERM), the folder run continues with ``resume=RUN_DIR``, or by running the same
+command into the same folder: finished images are not redone and the interrupted one resumes its
+checkpoint. An image that cannot be read, or whose run diverges, is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from nst import checkpoint
+from nst.errors import NSTError, RunStopped
+from nst.files import write_json, write_text
+from nst.plan import Plan, image_files
+from nst.rundir import CHECKPOINT, METRICS, completed
+
+FOLDER_CONFIG = "folder_run.yaml"  # the resolved config: resume=RUN_DIR plans the folder run again
+
+
+def _names(images: list[Path]) -> list[str]:
+    """Result names: the file's stem, or stem_ext where two images share a stem (a.jpg, a.png)."""
+    stems = [p.stem for p in images]
+    return [p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:].lower()}" for p in images]
+
+
+def _warn(message: str) -> None:
+    print(f"nst: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _entry(image: Path, name: str, sub: Path, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "content": str(image.absolute()),
+        "name": name,
+        "status": data["status"],
+        "result": data.get("output") or data.get("image"),
+        "loss": data.get("loss", {}).get("total"),
+        "steps": data.get("steps"),
+        "wall_seconds": data.get("wall_seconds"),
+        "run": str(sub),
+    }
+
+
+def run_folder(plan: Plan, out_dir: Path) -> dict[str, Any]:
+    """Stylise every image of ``plan.content`` (a folder); return the folder's record."""
+    from nst.backbones import build_encoder, resolve_precision
+    from nst.engine import run
+    from nst.resources import expected_device
+
+    assert plan.content is not None and plan.content.is_dir()
+    images = image_files(plan.content)
+    others = sorted(p.name for p in plan.content.iterdir() if p.is_file() and p not in images)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        _warn(f"skipping {len(others)} file(s) of {plan.content} that are not images: {shown}")
+    results = plan.output or out_dir / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / FOLDER_CONFIG, plan.config)
+    device = expected_device(plan.accelerator, plan.devices)
+    plan = replace(plan, backbone=resolve_precision(plan.backbone, device))
+    encoder = build_encoder(plan.backbone, plan.layers)  # once for the folder
+    per_image, entries = sum(plan.steps), []
+    total = per_image * len(images)
+    for index, (image, name) in enumerate(zip(images, _names(images))):
+        sub = out_dir / "images" / name
+        done = completed(sub)
+        if done is not None:  # finished before an interruption: not redone
+            entries.append(_entry(image, name, sub, done | {"output": str(results / f"{name}.png")}))
+            continue
+        state = checkpoint.load(sub) if (sub / CHECKPOINT).is_file() else None
+        if state is not None:
+            print(f"resuming:    {image.name} at step {state.steps_done}", flush=True)
+        one = replace(plan, content=image, output=results / f"{name}.png", overwrite=True)
+        progress = (f"image {index + 1}/{len(images)}", index * per_image, total)
+        try:
+            data = run(one, sub, state, encoder, progress if plan.progress_bar else None)
+        except RunStopped as stop:
+            if stop.label == "stopped":  # Ctrl-C or SIGTERM: keep the record, say how to go on
+                entries.append({"content": str(image.absolute()), "name": name, "status": "interrupted"})
+                _record(out_dir, plan, results, entries, "interrupted")
+                raise RunStopped(
+                    f"interrupted at image {index + 1}/{len(images)} ({image.name}); finished results are "
+                    f"in {results}; continue with resume={out_dir}",
+                    stop.exit_code,
+                    label="stopped",
+                ) from None
+            _warn(f"{image.name}: {stop}")  # diverged or a failed write: the next image still runs
+            entries.append(
+                {"content": str(image.absolute()), "name": name, "status": "failed", "error": str(stop)}
+            )
+            continue
+        except NSTError as error:  # unreadable or too small: reported, skipped
+            _warn(f"skipping {image.name}: {error}")
+            entries.append(
+                {"content": str(image.absolute()), "name": name, "status": "skipped", "error": str(error)}
+            )
+            continue
+        entries.append(_entry(image, name, sub, data | {"output": str(one.output)}))
+    return _record(out_dir, plan, results, entries, "completed")
+
+
+def _record(out_dir: Path, plan: Plan, results: Path, entries: list[dict], status: str) -> dict[str, Any]:
+    finished = [e for e in entries if e["status"] == "completed"]
+    data = {
+        "status": status,
+        "content": str(plan.content.absolute()),
+        "style": [str(p) for p in plan.styles] or None,
+        "images": entries,
+        "completed_images": len(finished),
+        "steps": sum(e.get("steps") or 0 for e in finished),
+        "wall_seconds": round(sum(e.get("wall_seconds") or 0 for e in finished), 3),
+        "loss": {},
+        "image": str(results),  # the results folder
+    }
+    write_json(out_dir / METRICS, data)
+    return data
+
+
+def folder_config(run_dir: Path) -> str | None:
+    """The config of a folder run in ``run_dir`` (what resume=RUN_DIR continues), or None."""
+    path = run_dir / FOLDER_CONFIG
+    return path.read_text() if path.is_file() else None
