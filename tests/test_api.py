@@ -55,6 +55,8 @@ def test_stylize_is_quiet_and_leaves_nothing_behind_by_default(tmp_path, capsys,
         ({"optimizer": {"lr": "fast"}}, "optimizer.lr must be a positive number"),
         ({"style": torch.zeros(2, 8, 8)}, "style as a tensor must be 3xHxW or 1x3xHxW"),
         ({"content": 42}, "content must be a path, a manifest name, a PIL image or a tensor"),
+        ({"style": ["starry_night", 4.5]}, "style1 must be a path, a manifest name, a PIL image or a tensor"),
+        ({"style": ["starry_night", "the_scream"], "style_blend": [1]}, "1 weights for 2 style image(s)"),
         ({"preserve_color": "sepia"}, "unknown preserve_color 'sepia'"),
     ],
 )

@@ -49,6 +49,9 @@ def test_every_image_gets_a_result_and_the_record_lists_them(tmp_path):
             assert result.size == (48, 36)
         sub = json.loads((Path(entry["run"]) / "metrics.json").read_text())
         assert sub["status"] == "completed" and sub["steps"] == 5 and sub["loss"]["total"] == entry["loss"]
+    # The same folder asked again with other settings: refused, never reused.
+    again = run_nst(*RUN, "content=photos", "steps=6", "output=out", "hydra.run.dir=run", cwd=tmp_path)
+    assert again.returncode == 2 and "made with other settings (steps)" in again.stderr, again.stderr
 
 
 @pytest.mark.slow

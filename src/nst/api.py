@@ -50,6 +50,8 @@ def _image_argument(value: Any, name: str, folder: Path) -> Any:
     """Paths and manifest names pass through; a PIL image or a tensor is written to ``folder``."""
     if value is None or isinstance(value, (str, Path)):
         return value
+    if isinstance(value, (list, tuple)):  # several styles
+        return [_image_argument(v, f"{name}{i}", folder) for i, v in enumerate(value)]
     from PIL import Image
 
     if not isinstance(value, Image.Image):
@@ -85,11 +87,12 @@ def stylize(
 
     ``content`` / ``style``: a path, a manifest name (``tubingen``, ``starry_night``, ...), a PIL
     image or a tensor (3xHxW or 1x3xHxW, RGB in [0, 1]); ``None`` for texture synthesis /
-    content reconstruction. ``size`` and ``steps`` and any other key of the command line
-    (``style_weight=2.0``, ``backbone="vgg16_hed"``, ``optimizer="adam"``,
-    ``backbone={"precision": "bf16"}``, ``preserve_color="luminance"``) take the same defaults and
-    checks. ``run_dir``: keep the run's folder (result.png, metrics.json, TensorBoard logs) there;
-    by default it is a temporary folder, removed afterwards. Quiet unless ``progress=True``.
+    content reconstruction; ``style`` may be a list of them (with ``style_blend``, ``style_masks``).
+    ``size`` and ``steps`` and any other key of the command line (``style_weight=2.0``,
+    ``backbone="vgg16_hed"``, ``optimizer="adam"``, ``backbone={"precision": "bf16"}``,
+    ``preserve_color="luminance"``) take the same defaults and checks. ``run_dir``: keep the run's
+    folder (result.png, metrics.json, TensorBoard logs) there; by default it is a temporary folder,
+    removed afterwards. Quiet unless ``progress=True``.
 
     Raises :class:`nst.NSTError` (``str(error)`` is the one-line reason, ``error.exit_code`` the
     command line's exit code) for bad input, a diverged run or a failed write.

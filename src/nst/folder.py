@@ -19,7 +19,7 @@ from nst import checkpoint
 from nst.errors import NSTError, RunStopped
 from nst.files import write_json, write_text
 from nst.plan import Plan, image_files
-from nst.rundir import CHECKPOINT, METRICS, completed
+from nst.rundir import CHECKPOINT, METRICS, completed, settings_differ
 
 FOLDER_CONFIG = "folder_run.yaml"  # the resolved config: resume=RUN_DIR plans the folder run again
 
@@ -71,6 +71,12 @@ def run_folder(plan: Plan, out_dir: Path) -> dict[str, Any]:
     for index, (image, name) in enumerate(zip(images, _names(images))):
         sub = out_dir / "images" / name
         done = completed(sub)
+        changed = settings_differ(sub, plan.config) if done is not None else None
+        if changed:  # the same folder asked again with other settings: never reuse that result
+            raise NSTError(
+                f"{sub} holds a finished image made with other settings ({', '.join(changed[:5])}): "
+                "use another run folder"
+            )
         if done is not None:  # finished before an interruption: not redone
             entries.append(_entry(image, name, sub, done | {"output": str(results / f"{name}.png")}))
             continue
