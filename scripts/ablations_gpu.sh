@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 nvidia-smi -L
 make setup
 start=$(date +%s)
-make ablations BACKBONE=vgg19 ABLATIONS_DIR=multirun/ablations-512 ABLATIONS_THREADS=4 \
+# JOBS=1: one job at a time on the one GPU (the default, one job per core, would share it 16 ways).
+make ablations BACKBONE=vgg19 JOBS=1 ABLATIONS_DIR=multirun/ablations-512 ABLATIONS_THREADS=4 \
   ABLATIONS_REPORT=experiments/ablations/vgg19_512 ARGS="size=512 trainer.accelerator=gpu"
 echo "wall time: $(( $(date +%s) - start )) s on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
