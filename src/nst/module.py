@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from nst.errors import Diverged
+from nst.lbfgs import DeviceLBFGS
 from nst.losses import (
     LossTerms,
     content_terms,
@@ -180,7 +181,7 @@ class StyleTransfer(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         # First-order optimisers are projected back into [0, 1] after each step. L-BFGS is never
         # projected: moving the point under it would break its curvature history.
-        if not isinstance(self.trainer.optimizers[0], torch.optim.LBFGS):
+        if not isinstance(self.trainer.optimizers[0], (torch.optim.LBFGS, DeviceLBFGS)):
             with torch.no_grad():
                 self.image.clamp_(0, 1)
 

@@ -58,7 +58,7 @@ class OptimizerPlan:
 
     @property
     def is_lbfgs(self) -> bool:
-        return self.target.rsplit(".", 1)[-1] == "LBFGS"
+        return self.target.rsplit(".", 1)[-1].endswith("LBFGS")  # torch's or nst.lbfgs.DeviceLBFGS
 
     def factory(self) -> Callable[..., Any]:
         """``factory([param])`` builds the optimiser."""
