@@ -62,7 +62,7 @@ ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)
 # The jobs of each study run JOBS at a time (hydra-joblib-launcher; JOBS=1: one after another in this
 # process) with cores / JOBS torch threads each: jobs x threads never exceeds the cores (two OpenMP
 # threads per job on one core each ran 50x slower under load: 0.56 vs 0.011 s/evaluation at 64 px).
-NPROC := $(shell nproc 2>/dev/null || echo 1)
+NPROC := $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)
 JOBS ?= $(NPROC)
 ABLATIONS_THREADS ?= $(shell echo $$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )))
 LAUNCHER = $(if $(filter 1,$(JOBS)),,hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))

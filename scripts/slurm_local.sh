@@ -31,7 +31,7 @@ alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 write_conf() {
     local host cpus mem
     host=$(hostname -s)
-    cpus=$(nproc)
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS otherwise
     mem=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
     mkdir -p "$DIR"/{state,spool,log}
     cat >"$DIR/slurm.conf" <<EOF
@@ -107,7 +107,8 @@ up() {
 }
 
 down() {
-    local name pid
+    local name pid environ
+    unset SLURM_CONF  # this script and its children must not look like the cluster's processes
     for name in slurmd slurmctld munged; do
         if [ -f "$DIR/$name.pid" ]; then
             pid=$(cat "$DIR/$name.pid")
@@ -116,8 +117,21 @@ down() {
             kill -9 "$pid" 2>/dev/null || true
         fi
     done
-    # job steps that slurmd started (slurmstepd) go with it
-    pkill -f "slurmstepd.*$DIR" 2>/dev/null || true
+    # What ran on the cluster (slurmstepd renames itself, so match on the environment every job
+    # process inherits): job steps and their programs go with the daemons.
+    local keep=" $$ " ancestor=$$
+    while [ "$ancestor" -gt 1 ] 2>/dev/null; do  # never this script or what started it
+        ancestor=$(awk '{print $4}' "/proc/$ancestor/stat" 2>/dev/null || echo 1)
+        keep="$keep$ancestor "
+    done
+    for environ in /proc/[0-9]*/environ; do
+        pid=${environ#/proc/}
+        pid=${pid%/environ}
+        case "$keep" in *" $pid "*) continue ;; esac
+        if tr '\0' '\n' <"$environ" 2>/dev/null | grep -qxF "SLURM_CONF=$DIR/slurm.conf"; then
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$DIR"
     echo "slurm_local: stopped"
 }

@@ -125,7 +125,10 @@ BAD_INPUTS = {
     "added key": (["+colour=red"], "unknown key 'colour'"),
     "unknown study": (["ablation=nope"], "unknown ablation 'nope'"),
     # the optimizer
-    "unknown optimizer": (["optimizer=sgd"], "unknown optimizer 'sgd'; valid: adam, lbfgs, lbfgs_plain"),
+    "unknown optimizer": (
+        ["optimizer=sgd"],
+        "unknown optimizer 'sgd'; valid: adam, lbfgs, lbfgs_device, lbfgs_plain",
+    ),
     "unknown optimizer class": (["optimizer._target_=torch.optim.Nope"], "is not importable"),
     "bad optimizer name": (["optimizer.name=a/b"], "optimizer.name must be a name"),
     "zero learning rate": (["optimizer.lr=0"], "optimizer.lr must be a positive number"),

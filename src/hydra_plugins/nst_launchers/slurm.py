@@ -3,7 +3,8 @@
 Submitit does the scheduling, the time-limit signal and the requeue; this class adds two:
 
 - a clear start: without SLURM's ``sbatch`` on PATH the sweep stops with one line, before submitting;
-- ``mem_gb: null`` asks SLURM for the sweep's own estimate (the largest job's peak, plus the process).
+- ``mem_gb: null`` asks SLURM for the sweep's own estimate (the largest job's peak, plus the process),
+  unless ``mem_per_cpu`` or ``mem_per_gpu`` is given (SLURM refuses two memory requests).
 
 Requeue is submitit's, resume is nst's: SLURM signals a job before its time limit or on preemption
 (``scancel --signal=USR2``); the run stops at a step boundary and saves its checkpoint
@@ -50,7 +51,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
                 "hydra/launcher=slurm needs SLURM's sbatch on PATH (none here); "
                 "scripts/slurm_local.sh up starts a one-machine cluster"
             )
-        if self.params.get("mem_gb") is None and self.params.get("mem_per_cpu") is None:
+        if all(self.params.get(key) is None for key in ("mem_gb", "mem_per_cpu", "mem_per_gpu")):
             assert self.config is not None and self.hydra_context is not None
             loader = self.hydra_context.config_loader
             configs = [loader.load_sweep_config(self.config, list(o)) for o in job_overrides]
