@@ -1,3 +1,0 @@
-from nst.cli import main
-
-main()
