@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,12 @@ def test_the_wheel_works_outside_the_repository(tmp_path):
     """Built and installed like a user's `pip install`: configs and manifest travel as package data."""
     wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    build = ["pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)]
+    # Built from a copy: setuptools writes build/ into the source tree, and a stale build/lib there
+    # could put modules that no longer exist into the wheel.
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "dist", "outputs", "multirun", "*.egg-info")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skip)  # src/nst/conf stays a link to conf/
+    build = ["pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)]
     built = subprocess.run([sys.executable, "-m", *build], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = wheels.glob("nst-*.whl")
