@@ -34,6 +34,13 @@ def _warn(message: str) -> None:
     print(f"nst: warning: {message}", file=sys.stderr, flush=True)
 
 
+def _warn_about_other_files(folder: Path, images: list[Path]) -> None:
+    others = sorted(p.name for p in folder.iterdir() if p.is_file() and p not in images)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        _warn(f"skipping {len(others)} file(s) of {folder} that are not images: {shown}")
+
+
 def _entry(image: Path, name: str, sub: Path, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "content": str(image.absolute()),
@@ -55,10 +62,7 @@ def run_folder(plan: Plan, out_dir: Path) -> dict[str, Any]:
 
     assert plan.content is not None and plan.content.is_dir()
     images = image_files(plan.content)
-    others = sorted(p.name for p in plan.content.iterdir() if p.is_file() and p not in images)
-    if others:
-        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        _warn(f"skipping {len(others)} file(s) of {plan.content} that are not images: {shown}")
+    _warn_about_other_files(plan.content, images)
     results = plan.output or out_dir / "results"
     results.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
