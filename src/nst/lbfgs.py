@@ -9,12 +9,19 @@ used as a ring buffer and computes everything with tensor arithmetic, so a step 
 - a pair with ``y.s <= 1e-10`` is stored with weight ``rho = 0``, which makes it contribute nothing
   to either loop (torch drops it instead, so it keeps one older pair that this version evicts);
 - the step length of the first iteration, ``min(1, 1/|g|_1) * lr``, is a tensor;
-- a direction that is not a descent direction (``g.d >= 0``) gives a zero step, as torch's break
-  does; there is no other early stop (nst runs with both tolerances at 0: ``steps`` means steps).
+- a direction that is not a descent direction (``g.d >= 0``) drops the history and restarts with
+  steepest descent (torch's ``break`` makes a zero step, and with both tolerances at 0 it then
+  stays there for good); there is no early stop (``steps`` means steps);
+- a safeguard torch's version does not have: a step whose loss is not finite or more than
+  ``1 + SLACK`` times the last kept point's is taken back; the next step retries from that point
+  along the same direction with the length the quadratic through the two losses suggests (0.1-0.5
+  of the rejected one). Every step is still one evaluation. Without it, a step that overshoots
+  (the second one from a content image, or on shallow-layer textures by 1e17x) can leave L-BFGS
+  stalled; tests/test_lbfgs.py shows both.
 
-It is L-BFGS without a line search, one iteration per ``step()`` (``optimizer=lbfgs_device``): the
-same iterates as ``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` up to rounding
-(tests/test_lbfgs.py measures it).
+It is L-BFGS without a line search, one iteration per ``step()`` (``optimizer=lbfgs_device``, the
+default): the same iterates as ``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` up to
+rounding as long as no step is taken back (tests/test_lbfgs.py measures it).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 import torch
 
 ACCEPT = 1e-10  # the smallest y.s that torch's L-BFGS accepts as a curvature pair
+SLACK = 1e-3  # a step may raise the loss by this fraction and still be accepted (bf16 rounding)
 
 
 class DeviceLBFGS(torch.optim.Optimizer):
@@ -74,31 +82,62 @@ class DeviceLBFGS(torch.optim.Optimizer):
         with torch.enable_grad():
             loss = closure()
         param, lr = self._param, self.param_groups[0]["lr"]
-        grad = param.grad.detach().reshape(-1)
+        x, grad = param.detach().reshape(-1), param.grad.detach().reshape(-1)
         state = self._state()
-        size = state["s"].shape[0]
         state["n_iter"] += 1
-        if state["n_iter"] == 1:
-            direction = -grad
-            step_length = torch.clamp(1.0 / grad.abs().sum(), max=1.0) * lr
+        if state["n_iter"] == 1:  # steepest descent, torch's first step length
+            state["previous_x"], state["previous_loss"] = x.clone(), loss.detach().clone()
+            state["previous_grad"].copy_(grad)
+            direction, step_length = -grad, torch.clamp(1.0 / grad.abs().sum(), max=1.0) * lr
         else:
-            y = grad - state["previous_grad"]
-            s = state["direction"] * state["step_length"]
-            ys = y.dot(s)
-            accepted = ys > ACCEPT
-            slot = state["head"]
-            state["y"][slot], state["s"][slot] = y, s
-            state["rho"][slot] = torch.where(accepted, 1.0 / ys, torch.zeros_like(ys))
-            state["h_diag"] = torch.where(accepted, ys / y.dot(y), state["h_diag"])
-            state["head"], state["count"] = (slot + 1) % size, min(state["count"] + 1, size)
-            direction = self._two_loop(grad, state)
-            step_length = grad.new_tensor(lr)
-        descent = grad.dot(direction) < 0  # torch stops when it is not; here the step is zero
-        step_length = torch.where(descent, step_length, torch.zeros_like(step_length))
-        state["previous_grad"].copy_(grad)
+            if "previous_x" not in state:  # a state saved before the safeguard: accept this point
+                state["previous_x"] = x - state["direction"] * state["step_length"]
+                state["previous_loss"] = loss.detach().new_tensor(float("inf"))
+            direction, step_length = self._next(state, x, grad, loss.detach(), lr)
         state["direction"], state["step_length"] = direction, step_length
-        param.add_((direction * step_length).view_as(param))
+        state["slope"] = state["previous_grad"].dot(direction)  # along the step, at its start
+        param.copy_((state["previous_x"] + direction * step_length).view_as(param))
         return loss
+
+    def _next(
+        self, state: dict[str, Any], x: torch.Tensor, grad: torch.Tensor, loss: torch.Tensor, lr: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next direction and step length from the point just evaluated, all as tensor arithmetic.
+
+        Accepted (the loss is finite and at most ``1 + SLACK`` times the last accepted loss): a
+        curvature pair and the two-loop direction, step length ``lr``, as torch's L-BFGS. Rejected:
+        back to the last accepted point, the same direction with the step the quadratic through the
+        two losses and the slope suggests (kept within 0.1-0.5 of the rejected one); no pair.
+        """
+        size, slot = state["s"].shape[0], state["head"]
+        accepted = torch.isfinite(loss) & (loss <= state["previous_loss"] * (1 + SLACK))
+        y = grad - state["previous_grad"]
+        s = state["direction"] * state["step_length"]
+        ys = y.dot(s)
+        keep = accepted & (ys > ACCEPT)  # a pair from an accepted step with positive curvature
+        state["y"][slot], state["s"][slot] = torch.where(keep, y, 0.0), torch.where(keep, s, 0.0)
+        state["rho"][slot] = torch.where(keep, 1.0 / ys, torch.zeros_like(ys))
+        state["h_diag"] = torch.where(keep, ys / y.dot(y), state["h_diag"])
+        state["head"], state["count"] = (slot + 1) % size, min(state["count"] + 1, size)
+        quasi_newton = self._two_loop(grad, state)
+        descent = grad.dot(quasi_newton) < 0
+        # Not a descent direction (history gone stale): forget the pairs, steepest descent again.
+        state["rho"].mul_((descent | ~accepted).to(state["rho"].dtype))
+        fresh = torch.where(descent, quasi_newton, -grad)
+        fresh_length = torch.where(
+            descent, grad.new_tensor(lr), torch.clamp(1.0 / grad.abs().sum(), max=1.0) * lr
+        )
+        # The rejected step's length t: minimiser of the quadratic through f0, slope f0' and f(t).
+        t, f0 = state["step_length"], state["previous_loss"]
+        slope = state.get("slope", state["previous_grad"].dot(state["direction"]))
+        curvature = torch.nan_to_num(loss - f0 - slope * t, nan=float("inf"), posinf=float("inf"))
+        shorter = torch.clamp(-slope * t * t / (2 * curvature).clamp_min(1e-30), min=0.1 * t, max=0.5 * t)
+        direction = torch.where(accepted, fresh, state["direction"])
+        step_length = torch.where(accepted, fresh_length, shorter)
+        state["previous_x"] = torch.where(accepted, x, state["previous_x"])
+        state["previous_loss"] = torch.where(accepted, loss, state["previous_loss"])
+        state["previous_grad"] = torch.where(accepted, grad, state["previous_grad"])
+        return direction, step_length
 
     @staticmethod
     def _two_loop(grad: torch.Tensor, state: dict[str, Any]) -> torch.Tensor:
