@@ -19,7 +19,7 @@ from problem import Ours, Problem  # noqa: E402
 
 
 def tiny_problem(preprocessing: str, tmp_path: Path) -> Problem:
-    overrides = ["backbone=random", f"backbone.preprocessing={preprocessing}"]
+    overrides = ["backbone=random", f"backbone.preprocessing={preprocessing}", "backbone.precision=fp32"]
     cfg = compose([*overrides, "content_weight=1.0", "style_weight=1e6"])
     generator = torch.Generator().manual_seed(0)
     return Problem(
@@ -64,11 +64,33 @@ def test_bf16_ours_is_judged_in_float32_and_tracks_it(tmp_path):
     assert half.exported_loss() == pytest.approx(full.exported_loss())  # same image, float32 judge
 
 
+def test_the_race_judges_everyone_by_the_textbook_objective(tmp_path):
+    import race
+
+    problem = tiny_problem("caffe", tmp_path)
+    image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(2))
+    textbook = Baseline(problem)
+    textbook.image.data.copy_(image)
+    assert race.judge(problem)(image) == pytest.approx(textbook.evaluate().item(), rel=1e-4)
+
+
+def test_the_race_reads_time_to_target_and_loss_at_the_reference_time():
+    import race
+
+    snapshots = [(1.0, torch.tensor(5.0)), (2.0, torch.tensor(3.0)), (3.0, torch.tensor(1.0))]
+    result = race.outcome(snapshots, float, target=3.0, when=2.5)
+    assert (result.seconds_to_target, result.loss_at_reference_time) == (2.0, 3.0)
+    missed = race.outcome(snapshots, float, target=0.5, when=1.5)
+    assert missed.seconds_to_target is None and missed.loss_at_reference_time == 5.0
+
+
 @pytest.mark.slow  # runs the benchmark's command line in a subprocess
 def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
     out = tmp_path / "bench.json"
     command = [sys.executable, str(BENCH / "bench.py"), "--sizes", "48", "--backbones", "random"]
     command += ["--impls", "baseline,ours,ours_bf16", "--repeats", "1", "--warmup", "1", "--max-evals", "5"]
+    command += ["--race-sizes", "48", "--race-backbone", "random", "--race-evals", "6", "--race-repeats", "1"]
+    command += ["--race-with", "default,lbfgs_fp32", "--overhead-steps", "3"]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -82,3 +104,13 @@ def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
         assert result["to_target"]["evaluations"] > 0
     assert case["impls"]["ours"]["speedup_vs_baseline"] > 0
     assert "baseline" in done.stdout and "s/eval" in done.stdout
+    (race,) = report["time_to_quality"]
+    textbook = race["rows"]["textbook"]
+    assert race["size"] == 48 and textbook["steps"] == 6 and textbook["seconds_to_target"] > 0
+    for name in ("default", "lbfgs_fp32"):
+        row = race["rows"][name]
+        assert row["x_faster"] > 0 and row["loss_at_reference_time"] > 0 and row["steps"] > 0
+    overhead = report["loop_overhead"]
+    assert set(overhead["seconds_per_step"]) == {"bare", "lightning", "engine"}
+    assert all(v > 0 for v in overhead["seconds_per_step"].values())
+    assert "x faster" in done.stdout and "overhead" in done.stdout

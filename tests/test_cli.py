@@ -352,7 +352,7 @@ def test_a_run_folder_tells_what_was_run(tmp_path):
     (run,) = tmp_path.glob("outputs/*/*")
     assert "_tubingen_" in run.name  # named after its content (and style), plus a unique token
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["optimizer"] == "lbfgs_plain" or metrics["optimizer"] == "lbfgs"
+    assert metrics["optimizer"] == "lbfgs_device"  # the default preset, by name
     assert metrics["style_scale"] == 0.5 and metrics["init"] == "noise" and "init_path" in metrics
     assert metrics["precision"] in ("fp32", "bf16")  # auto, resolved for this machine
     hparams = (run / "tb" / "hparams.yaml").read_text()

@@ -51,7 +51,7 @@ def test_yiq_round_trip_and_chroma_transplant():
 def test_preserve_color_luminance_keeps_the_content_chroma_in_the_result(tmp_path):
     chroma_error = {}
     for mode in ("none", "luminance"):
-        done = run_nst("backbone=vgg16_hed", f"preserve_color={mode}", "size=64", "steps=15",
+        done = run_nst("backbone=vgg16_hed", f"preserve_color={mode}", "size=64", "steps=30",
                        "progress_bar=false", f"hydra.run.dir={mode}", cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         metrics = json.loads((tmp_path / mode / "metrics.json").read_text())

@@ -214,7 +214,7 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` runs bf16 convolutions in hardware (else bf16 is emulated and slower)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # Ampere and later
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
@@ -226,8 +226,10 @@ def resolve_precision(backbone: BackbonePlan, device: torch.device) -> BackboneP
     return replace(backbone, precision="bf16" if native_bf16(device) else "fp32")
 
 
-def build_encoder(backbone: BackbonePlan, layers: list[str]) -> nn.Module:
-    """A frozen encoder for ``backbone`` returning exactly ``layers`` (canonical names)."""
+def build_encoder(backbone: BackbonePlan, layers: list[str], device: torch.device | None = None) -> nn.Module:
+    """A frozen encoder for ``backbone`` returning exactly ``layers`` (canonical names); precision
+    ``auto`` is resolved for ``device`` (default: the CPU)."""
+    backbone = resolve_precision(backbone, device or torch.device("cpu"))
     return VGGEncoder(
         arch=backbone.arch,
         conv_params=load_conv_params(backbone),

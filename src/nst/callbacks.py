@@ -96,7 +96,9 @@ class RunMonitor(pl.Callback):
         self.step_seconds.append(time.perf_counter() - self._started)
         step = self.step(trainer)
         if self.log_every and step % self.log_every == 0 and trainer.logger is not None:
-            trainer.logger.log_metrics({k: float(v) for k, v in pl_module.last_terms.flat().items()}, step)
+            terms = pl_module.last_terms.flat()  # one host read for all terms (one GPU sync, not one each)
+            values = torch.stack([v.float() for v in terms.values()]).tolist()
+            trainer.logger.log_metrics(dict(zip(terms, values)), step)
         if self.image_every and step % self.image_every == 0:
             log_image(trainer, pl_module, step)
         if self.checkpoint_every and step % self.checkpoint_every == 0:

@@ -179,9 +179,12 @@ class StyleTransfer(pl.LightningModule):
         return optimizer
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:  # type: ignore[override]
-        # First-order optimisers are projected back into [0, 1] after each step. L-BFGS is never
-        # projected: moving the point under it would break its curvature history.
-        if not isinstance(self.trainer.optimizers[0], (torch.optim.LBFGS, DeviceLBFGS)):
+        self.after_step(self.trainer.optimizers[0])
+
+    def after_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """First-order optimisers are projected back into [0, 1] after each step. L-BFGS is never
+        projected: moving the point under it would break its curvature history."""
+        if not isinstance(optimizer, (torch.optim.LBFGS, DeviceLBFGS)):
             with torch.no_grad():
                 self.image.clamp_(0, 1)
 

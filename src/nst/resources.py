@@ -18,8 +18,9 @@ OVERHEAD_MB = 50  # trainer, logger and allocator slack, measured at 128-256 px 
 MB = 2**20
 
 
-def activation_bytes(shape: tuple[int, int], arch: str, deepest_layer: str) -> int:
-    """Bytes of every layer output of one forward pass up to ``deepest_layer`` (float32)."""
+def activation_bytes(shape: tuple[int, int], arch: str, deepest_layer: str, element: int = 4) -> int:
+    """Bytes of every layer output of one forward pass up to ``deepest_layer`` (``element`` bytes each:
+    4 in float32, 2 with precision=bf16)."""
     height, width = shape
     total = 3 * height * width
     widths = iter(conv_widths(arch))
@@ -31,7 +32,7 @@ def activation_bytes(shape: tuple[int, int], arch: str, deepest_layer: str) -> i
         elif name.startswith("conv"):
             channels = next(widths)
         total += channels * height * width
-    return 4 * total
+    return element * total
 
 
 def estimate_peak_mb(plan: Plan, shape: tuple[int, int]) -> float:
@@ -48,7 +49,9 @@ def estimate_peak_mb(plan: Plan, shape: tuple[int, int]) -> float:
     n_convs = sum(1 for name in order[: order.index(last) + 1] if name.startswith("conv"))
     widths = conv_widths(arch)
     weights = sum(9 * w_in * w_out for w_in, w_out in zip([3, *widths], widths[:n_convs])) * 4
-    return OVERHEAD_MB + (ACTIVATION_FACTOR * activation_bytes(shape, arch, last) + state + 2 * weights) / MB
+    element = 2 if plan.backbone.precision == "bf16" else 4  # auto is resolved before this is asked
+    activations = ACTIVATION_FACTOR * activation_bytes(shape, arch, last, element)
+    return OVERHEAD_MB + (activations + state + 2 * weights) / MB
 
 
 def available_mb(device: torch.device) -> float:
