@@ -1,6 +1,9 @@
-"""`make bench`: the engine's hot path against a textbook implementation, side by side.
+"""`make bench`: the engine against a textbook implementation, side by side.
 
-For each backbone and size it measures, in one process and interleaved (shared machines are noisy):
+First, time to quality (``race.py``): how soon the product's defaults reach the loss that the
+textbook loop reaches in N evaluations, and how low they get in the same time, at each ``--race-sizes``
+(``--race-sizes ''`` skips it). Then the loop's own overhead at 64 px (``overhead.py``; ``--no-overhead``).
+Then, for each backbone and size, in one process and interleaved (shared machines are noisy):
 
 * seconds per loss evaluation (one forward + backward) and evaluations per second;
 * time and evaluations to reach a fixed loss target with each implementation's own optimiser;
@@ -11,6 +14,7 @@ only the conv weights, the layers, the loss weights and the input images with th
 the problem that ``python -m nst backbone=NAME size=SIZE`` plans (``problem.py``).
 
     python experiments/bench/bench.py --sizes 128,256 --backbones vgg16_hed --repeats 3 --out bench/quick.json
+    python experiments/bench/bench.py --race-sizes 256 --race-with lbfgs_bf16 --sizes ''  # race only
     python experiments/bench/bench.py --scaling --sizes 128,256,512,1024   # time and memory against pixels
 """
 
@@ -36,6 +40,8 @@ from nst.module import fast_math
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script: its siblings baseline.py and problem.py are modules
     sys.path.insert(0, str(HERE))
+import overhead  # noqa: E402
+import race  # noqa: E402
 from baseline import Baseline  # noqa: E402
 from problem import Ours, Problem, build, make_problem  # noqa: E402
 
@@ -326,7 +332,7 @@ def scaling_table(rows: list[dict]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="128,256,512", help="longest edges in px, comma-separated")
-    parser.add_argument("--backbones", default="vgg19,vgg16_hed", help="config names, comma-separated")
+    parser.add_argument("--backbones", default="vgg19", help="config names, comma-separated")
     parser.add_argument("--impls", default=",".join(IMPLS), help=f"of {IMPLS + EXTRA_IMPLS}")
     parser.add_argument("--repeats", type=int, default=5, help="timed evaluations per implementation")
     parser.add_argument("--warmup", type=int, default=2, help="untimed evaluations first")
@@ -343,14 +349,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-fast-gpu-math", dest="fast_gpu_math", action="store_false")
     parser.add_argument("--compile", action="store_true", help="torch.compile ours (compile=true)")
     parser.add_argument("--scaling", action="store_true", help="ours only: time and memory vs pixels")
+    parser.add_argument("--race-sizes", default="128,256,512", help="time-to-quality sizes ('' = none)")
+    parser.add_argument("--race-backbone", default="vgg19", help="the race's backbone (the default's)")
+    parser.add_argument("--race-evals", type=int, default=100, help="the textbook loop's evaluations (N)")
+    parser.add_argument("--race-repeats", type=int, default=3, help="race repeats per size (medians)")
+    parser.add_argument(
+        "--race-with",
+        default=",".join(race.DEFAULT_RACE),
+        help=f"contestants besides the textbook, of {tuple(race.CONTESTANTS)}",
+    )
+    parser.add_argument("--no-overhead", dest="overhead", action="store_false", help="skip the loop overhead")
+    parser.add_argument("--overhead-steps", type=int, default=40, help="steps per loop and repeat")
     parser.add_argument("--out", default="bench/latest.json", help="where the JSON goes")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
+    args.race_sizes = [int(s) for s in str(args.race_sizes).split(",") if s]
+    args.race_with = [c for c in str(args.race_with).split(",") if c]
+    unknown = [c for c in args.race_with if c not in race.CONTESTANTS]
+    if unknown:
+        parser.error(f"unknown --race-with {unknown}; valid: {', '.join(race.CONTESTANTS)}")
     args.backbones = [b for b in str(args.backbones).split(",") if b]
     args.impls = [i for i in str(args.impls).split(",") if i]
     if args.scaling:
-        args.impls, args.target_fraction = ["ours"], 0.0
+        args.impls, args.target_fraction, args.race_sizes, args.overhead = ["ours"], 0.0, [], False
     return args
 
 
@@ -385,16 +407,32 @@ def main(argv: list[str] | None = None) -> int:
         backbone, size, impl = args.memory_probe.split(",")
         print(memory_probe(backbone, int(size), impl, device))
         return 0
+    races = []
+    for size in args.race_sizes:
+        print(f"bench: time to quality at {size} px ...", file=sys.stderr, flush=True)
+        settings = (args.race_evals, args.race_repeats, args.race_with)
+        races.append(race.race(args.race_backbone, size, *settings, device))
+        print(race.table(races[-1:]), file=sys.stderr, flush=True)
+    loop = None
+    if args.overhead:
+        print("bench: loop overhead at 64 px ...", file=sys.stderr, flush=True)
+        loop = overhead.measure(args.race_backbone, 64, args.overhead_steps, 3, device)
     cases = []
     for backbone in args.backbones:
         for size in args.sizes:
             print(f"bench: {backbone} at {size} px ...", file=sys.stderr, flush=True)
             cases.append(bench_case(backbone, size, args, device))
     report = make_report(args, argv, device, cases)
+    report["time_to_quality"], report["loop_overhead"] = races, loop
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(cases))
+    if races:
+        print(race.table(races))
+    if loop:
+        print(overhead.table(loop))
+    if cases:
+        print(table(cases))
     if args.scaling:
         print(scaling_table(report["scaling"]))
     print(f"json: {out}")

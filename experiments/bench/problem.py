@@ -8,13 +8,14 @@ is the engine's code path on that problem; :class:`baseline.Baseline` is the tex
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from baseline import Baseline  # the sibling baseline.py (bench.py puts this folder on sys.path)
 
-from nst.backbones import PRECISIONS, ConvParams, load_conv_params, random_vgg_params
+from nst.backbones import PRECISIONS, ConvParams, load_conv_params, random_vgg_params, resolve_precision
 from nst.config import compose
 from nst.encoder import VGGEncoder
 from nst.errors import NSTError
@@ -65,12 +66,12 @@ class Problem:
         return self.plan.style_weight
 
 
-def plan_for(backbone: str, size: int) -> Plan:
-    """The plan `python -m nst backbone=BACKBONE size=SIZE` would run: one source for every default."""
-    overrides = [f"backbone={backbone}", f"size={size}"]
+def plan_for(backbone: str, size: int, overrides: Sequence[str] = ()) -> Plan:
+    """The plan `python -m nst backbone=BACKBONE size=SIZE [overrides]` would run: one source of defaults."""
+    args = [f"backbone={backbone}", f"size={size}", *overrides]
     if backbone == "vgg19":
-        overrides.append("backbone.download=false")
-    return make_plan(compose(overrides), Path(tempfile.gettempdir()))  # nothing is written there
+        args.append("backbone.download=false")
+    return make_plan(compose(args), Path(tempfile.gettempdir()))  # nothing is written there
 
 
 def conv_params(backbone: BackbonePlan) -> tuple[ConvParams, str]:
@@ -83,8 +84,8 @@ def conv_params(backbone: BackbonePlan) -> tuple[ConvParams, str]:
         return random_vgg_params(backbone.arch, 0), "random"  # same shapes, same cost
 
 
-def make_problem(backbone: str, size: int, device: torch.device) -> Problem:
-    plan = plan_for(backbone, size)
+def make_problem(backbone: str, size: int, device: torch.device, overrides: Sequence[str] = ()) -> Problem:
+    plan = plan_for(backbone, size, overrides)
     assert plan.content is not None and plan.style is not None  # the default run is a style transfer
     params, weights = conv_params(plan.backbone)
     return Problem(
@@ -114,7 +115,7 @@ class Ours:
         dtype: torch.dtype | None = None,
     ) -> None:
         p, plan = problem, problem.plan
-        dtype = dtype or PRECISIONS[plan.backbone.precision]
+        dtype = dtype or PRECISIONS[resolve_precision(plan.backbone, p.device).precision]
         encoder = VGGEncoder(
             plan.backbone.arch,
             p.params,
