@@ -173,6 +173,10 @@ class TiledScale:
         monitor, callbacks = self._callbacks(stop, remaining)
         run.trainer = trainer = make_trainer(plan, run.logger, callbacks, run.out_dir)
         run.module = module = self._module(start, box, trainer.strategy.root_device)
+        free = (feather(box) >= 0.5).to(module.image.dtype).to(trainer.strategy.root_device)
+        # The outer half of the border shared with finished tiles stays as they left it: the tile's
+        # own pixels grow against that fixed context (a zero gradient there is exact for L-BFGS).
+        module.image.register_hook(lambda grad: grad * free)
         self.active = True
         try:
             if remaining > 0:
