@@ -205,15 +205,15 @@ BAD_INPUTS = {
         "tile_overlap must be less than half the tile",
     ),
     "negative tile overlap": (["tile_overlap=-1"], "tile_overlap must be a non-negative integer"),
-    "first scale above the tile": (["size=512", "tile=128", "scales=[256]"], "must fit in one tile"),
+    "first scale above the tile": (["size=512", "tile=256", "scales=[384]"], "must fit in one tile"),
     "tiles with masks": (
-        [TWO_STYLES, "style_masks=[tiny.png,tiny.png]", "size=512", "tile=128"],
+        [TWO_STYLES, "style_masks=[tiny.png,tiny.png]", "size=512", "tile=256"],
         "tile does not work with style_masks",
     ),
-    "tiles of a folder": (["content=photos", "size=512", "tile=128"], "tile does not work with content=DIR"),
+    "tiles of a folder": (["content=photos", "size=512", "tile=256"], "tile does not work with content=DIR"),
     "a tile above the free memory": (
         ["size=60000", "tile=40000", "content=tiny.png"],
-        "one tile of 40000x30000",
+        "one tile of 40000x40000",
     ),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
