@@ -198,6 +198,23 @@ BAD_INPUTS = {
         ["content=photos", "output=taken.png"],
         "names the folder for the results",
     ),
+    "tile not a number": (["tile=big"], "tile must be an integer, got 'big'"),
+    "tile too small": (["tile=32"], "tile must be an integer of at least 64 px"),
+    "overlap of half a tile": (
+        ["tile=128", "tile_overlap=64"],
+        "tile_overlap must be less than half the tile",
+    ),
+    "negative tile overlap": (["tile_overlap=-1"], "tile_overlap must be a non-negative integer"),
+    "first scale above the tile": (["size=512", "tile=256", "scales=[384]"], "must fit in one tile"),
+    "tiles with masks": (
+        [TWO_STYLES, "style_masks=[tiny.png,tiny.png]", "size=512", "tile=256"],
+        "tile does not work with style_masks",
+    ),
+    "tiles of a folder": (["content=photos", "size=512", "tile=256"], "tile does not work with content=DIR"),
+    "a tile above the free memory": (
+        ["size=60000", "tile=40000", "content=tiny.png"],
+        "one tile of 40000x40000",
+    ),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
 }

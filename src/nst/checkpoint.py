@@ -31,6 +31,10 @@ class RunState:
     evaluations: int = 0
     wall_seconds: float = 0.0  # optimisation time before this process (a resume adds to it)
     step_seconds: list[float] = field(default_factory=list)  # this process's step times
+    # A tiled scale (nst.tiled): `image` is the canvas, these say where in the grid the run is.
+    tile_index: int = 0  # the tile being optimised (tiles before it are in the canvas)
+    tile_image: torch.Tensor | None = None  # that tile's pixels mid-optimisation (None: not started)
+    tile_losses: list[dict[str, Any]] = field(default_factory=list)  # each finished tile's final losses
 
     def to_dict(self) -> dict[str, Any]:
         """The saved fields, every tensor copied to the CPU once (no deep copy before that)."""
@@ -38,6 +42,7 @@ class RunState:
 
 
 SAVED = tuple(f.name for f in fields(RunState) if f.name != "step_seconds")  # times stay per process
+OPTIONAL = ("tile_index", "tile_image", "tile_losses")  # absent from checkpoints written before tiles
 
 
 def to_cpu(obj: Any) -> Any:
@@ -70,9 +75,10 @@ def load(run_dir: Path) -> RunState:
         raise NSTError(f"resume: {path} holds more than tensors and numbers; refusing to load it") from None
     except Exception as err:
         raise NSTError(f"resume: cannot read {path}: {str(err).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not set(SAVED) <= set(data) or not isinstance(data["config"], str):
+    required = set(SAVED) - set(OPTIONAL)
+    if not isinstance(data, dict) or not required <= set(data) or not isinstance(data["config"], str):
         raise NSTError(f"resume: {path} is not an nst checkpoint")
-    return RunState(**{k: data[k] for k in SAVED})
+    return RunState(**{k: data[k] for k in SAVED if k in data})
 
 
 class StopFlag:

@@ -93,6 +93,8 @@ class Config:
     compile: bool = MISSING
     time_budget: float | None = MISSING
     skip_completed: bool = MISSING
+    tile: int | None = MISSING
+    tile_overlap: int = MISSING
 
 
 def register() -> None:

@@ -29,6 +29,8 @@ from nst.images import Sources, save_image
 from nst.module import StyleTransfer, step_loader
 from nst.plan import Plan
 from nst.resources import check_memory, current_memory_mb, expected_device
+from nst.tiled import TiledScale
+from nst.tiles import tile_shape
 
 
 def upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -94,7 +96,13 @@ class Run:
         self.sources = Sources(plan)
         self.sources.check()  # every scale, now: not after an hour at the first one
         self.start_mb = current_memory_mb()
-        self.estimate_mb = check_memory(plan, self.sources.shape_at(plan.size), device)
+        shape = self.sources.shape_at(plan.size)
+        self.estimate_mb = (
+            check_memory(plan, tile_shape(shape, plan.tile), device, canvas=shape)
+            if plan.tiled(plan.size)
+            else check_memory(plan, shape, device)
+        )
+        self.device = device
         if plan.backbone.precision == "bf16" and not native_bf16(device):
             print(
                 f"nst: note: backbone.precision=bf16 is emulated on this {device.type} (no AVX512-BF16/"
@@ -105,7 +113,8 @@ class Run:
         self.progress = progress  # a folder run: (label, steps of earlier images, steps of all images)
         self.state = state or RunState(config=plan.config)
         self.started = time.perf_counter()
-        self.module: StyleTransfer | None = None
+        self.module: StyleTransfer | None = None  # a tiled scale's: the current tile's
+        self.tiling: TiledScale | None = None  # the tiled scale in progress (nst.tiled)
         self.trainer: pl.Trainer | None = None
         self.budget_spent = False  # time_budget reached: no more steps
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +126,7 @@ class Run:
     def save_checkpoint(self, trainer: pl.Trainer, module: StyleTransfer, step: int) -> None:
         snapshot = replace(
             self.state,
-            image=module.image.detach(),
+            **{"image" if self.tiling is None else "tile_image": module.image.detach()},
             optimizer=trainer.optimizers[0].state_dict(),
             step_in_scale=self.state.step_in_scale + trainer.global_step,
             steps_done=step,
@@ -187,6 +196,9 @@ class Run:
         """
         plan, state = self.plan, self.state
         size = plan.sizes[state.scale_index]
+        if plan.tiled(size):
+            self.tiling = TiledScale(self)
+            return self.tiling.fit(stop)
         content, styles = self.sources.at(size)
         shape = self.sources.shape_at(size)
         if state.image is None:
@@ -214,12 +226,16 @@ class Run:
         assert self.module is not None and self.trainer is not None
         device = self.trainer.strategy.root_device
         self.module.to(device)  # Lightning's teardown moves the module back to the CPU after fit
-        shown = self.module.shown(image.to(device))
+        if self.tiling is not None:  # the whole image never goes through VGG at a tiled size
+            shown, losses = self.tiling.shown(image), self.tiling.losses.mean()
+            extra = self.tiling.record() | extra
+        else:
+            shown = self.module.shown(image.to(device))
+            with torch.no_grad():
+                losses = self.module.losses(image.to(device))
         path = save_image(shown, self.out_dir / "result.png")
         if status == "completed" and self.plan.output is not None:
             save_image(shown, self.plan.output)
-        with torch.no_grad():
-            losses = self.module.losses(image.to(device))
         data = record.build(
             self.plan, self.state, losses, status=status, image=path, device=device,
             wall_seconds=self.wall_seconds(), start_mb=self.start_mb, estimate_mb=self.estimate_mb, **extra,
@@ -227,11 +243,24 @@ class Run:
         record.write(self.out_dir, data)
         return data
 
+    def image_now(self, image: torch.Tensor | None = None) -> torch.Tensor:
+        """The result so far, from the module's image (or ``image``): at a tiled scale, the canvas
+        with the tile in progress blended in."""
+        assert self.module is not None
+        image = self.module.export() if image is None else image.detach().clamp(0, 1)
+        return image if self.tiling is None else self.tiling.canvas_with(image)
+
+    def log_final_image(self) -> None:
+        if self.tiling is not None:
+            self.tiling.log_canvas(self.state.steps_done, final=True)
+        else:
+            log_image(self.trainer, self.module, self.state.steps_done)
+
     def stopped(self, error: NSTError) -> RunStopped:
         """Keep what can be kept after an early stop and say where it is."""
         steps, where = self.state.steps_done, self.out_dir
         if isinstance(error, Interrupted) and self.module is not None:
-            self.finish("interrupted", self.module.export(), signal=str(error))
+            self.finish("interrupted", self.image_now(), signal=str(error))
             return RunStopped(
                 f"interrupted ({error}) at step {steps}: image and checkpoint saved in {where}; "
                 f"continue with resume={where}",
@@ -239,7 +268,7 @@ class Run:
                 label="stopped",
             )
         if isinstance(error, Diverged) and self.module is not None:
-            self.finish("diverged", self.module.last_finite.detach().clamp(0, 1), error=str(error))
+            self.finish("diverged", self.image_now(self.module.last_finite), error=str(error))
             return RunStopped(
                 f"diverged: {error} (step {steps}); the last finite image is in {where / 'result.png'}; "
                 "lower optimizer.lr or the loss weights",
@@ -247,7 +276,7 @@ class Run:
             )
         if self.module is not None:
             try:  # the disk may have room for the image even when the event file failed
-                self.finish("write_failed", self.module.export(), error=str(error))
+                self.finish("write_failed", self.image_now(), error=str(error))
             except (OSError, WriteFailed):
                 pass
         kept = [p.name for p in (where / checkpoint.CHECKPOINT, where / "result.png") if p.is_file()]
@@ -295,8 +324,8 @@ def run(
             while current.state.scale_index < len(plan.sizes):
                 current.fit_scale(stop)
             ended = {"ended_by": "time_budget"} if current.budget_spent else {}
-            data = current.finish("completed", current.module.export(), **ended)
-            log_image(current.trainer, current.module, current.state.steps_done)
+            data = current.finish("completed", current.image_now(), **ended)
+            current.log_final_image()
             record.log_hparams(current.logger, plan, data)
             (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight
         except (Interrupted, Diverged) as error:

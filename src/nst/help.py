@@ -38,6 +38,7 @@ examples:
   python -m nst style=the_scream style_weight=80 steps=500
   python -m nst layers=report backbone.precision=bf16
   python -m nst size=1024 scales=[256,512]           coarse to fine
+  python -m nst size=2048 tile=512                   print size, tile by tile (one 512 px tile in memory)
   python -m nst -m layer_group=conv_1+conv_2,conv_3+conv_4 style=null
   python -m nst resume=outputs/DATE/TIME_NAME         continue an interrupted run
 

@@ -41,6 +41,16 @@ def step_loader(steps: int) -> DataLoader:
     return DataLoader(StepIndices(steps), batch_size=None, shuffle=False, num_workers=0)
 
 
+def blended_grams(
+    encoder: nn.Module, styles: list[torch.Tensor], blend: Sequence[float] | None, layers: list[str]
+) -> dict[str, torch.Tensor]:
+    """The target Gram matrix of each style layer: the ``blend``-weighted sum over the styles'."""
+    blend = list(blend) if blend is not None else [1 / len(styles)] * len(styles)
+    with torch.no_grad():
+        grams = [{name: gram_matrix(f[name]) for name in layers} for f in map(encoder, styles)]
+    return {name: sum(w * target[name] for w, target in zip(blend, grams)) for name in layers}
+
+
 def fast_math(device: torch.device, tf32: bool = True) -> None:
     """Process-wide numeric settings of the hot path (measured by `make bench`, see docs/speed.md)."""
     if device.type == "cuda":  # TF32 convs and Gram matmuls on Ampere+ (make bench --no-fast-gpu-math)
@@ -58,6 +68,8 @@ class StyleTransfer(pl.LightningModule):
     weighted sum. With ``style_masks`` (one 1x1xHxW weight map per style, at the image's size) each
     style is matched only where its mask is, by a Gram matrix of the masked features (Gatys et al.
     2017); each region's term is weighted by its blend weight times the number of styles.
+    ``style_targets`` (instead of ``style_image``) gives the target Gram matrices ready-made: a tile
+    of a tiled run is matched to the whole image's style statistics (:mod:`nst.tiled`).
     """
 
     def __init__(
@@ -78,11 +90,15 @@ class StyleTransfer(pl.LightningModule):
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
         style_blend: Sequence[float] | None = None,
         style_masks: list[torch.Tensor] | None = None,
+        style_targets: dict[str, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
-        if (content_image is None and content_layers) or (style_image is None and style_layers):
+        if style_targets is not None and (style_image is not None or style_masks is not None):
+            raise ValueError("style_targets replaces style_image (and its masks): give one or the other")
+        no_style = style_image is None and style_targets is None
+        if (content_image is None and content_layers) or (no_style and style_layers):
             raise ValueError("layers given for a missing image: a loss needs its image (the plan drops them)")
         self.content_layers = content_layers
         self.style_layers = style_layers
@@ -103,20 +119,20 @@ class StyleTransfer(pl.LightningModule):
                 for name in self.content_layers:
                     self.register_buffer(f"content_{name}", feats[name].float(), persistent=False)
             styles = [style_image] if isinstance(style_image, torch.Tensor) else list(style_image or [])
-            blend = list(style_blend) if style_blend is not None else [1 / len(styles)] * len(styles)
-            grams = [{name: gram_matrix(f[name]) for name in self.style_layers} for f in map(encoder, styles)]
+            blend = list(style_blend) if style_blend is not None else [1 / max(len(styles), 1)] * len(styles)
             self.masked = style_masks is not None
             if self.masked:  # one target and one mask per style
                 assert style_masks is not None and len(style_masks) == len(styles)
+                grams = [{n: gram_matrix(f[n]) for n in self.style_layers} for f in map(encoder, styles)]
                 self.region_weights = [w * len(styles) for w in blend]
                 for i, (target, mask) in enumerate(zip(grams, style_masks)):
                     self.register_buffer(f"mask{i}", mask.float(), persistent=False)
                     for name in self.style_layers:
                         self.register_buffer(f"style{i}_{name}", target[name], persistent=False)
-            elif grams:  # one blended target
+            elif styles or style_targets is not None:  # one blended target
+                targets = style_targets or blended_grams(encoder, styles, blend, self.style_layers)
                 for name in self.style_layers:
-                    blended = sum(w * target[name] for w, target in zip(blend, grams))
-                    self.register_buffer(f"style_{name}", blended, persistent=False)
+                    self.register_buffer(f"style_{name}", targets[name].float(), persistent=False)
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
 

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from nst import assets
 from nst.config import Config
 from nst.errors import NSTError
+from nst.tiles import check_tiles, tiled_sizes
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
 
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -80,7 +81,7 @@ class Plan:
     init: str  # content | noise | image
     init_path: Path | None  # the start image of init=image
     sizes: tuple[int, ...]  # coarse-to-fine: every scale's longest edge; the last is `size`
-    steps: tuple[int, ...]  # steps at each scale
+    steps: tuple[int, ...]  # steps at each scale (a tiled scale: at each tile)
     style_scale: float
     preserve_color: str  # none | luminance | histogram (nst.colour)
     content_layers: tuple[str, ...]  # canonical names; empty without a content image
@@ -103,6 +104,8 @@ class Plan:
     deterministic: bool
     compile: bool
     time_budget: float | None  # seconds of optimisation, then the result is saved as completed
+    tile: int | None  # scales larger than this run tile by tile (nst.tiled); None: never
+    tile_overlap: int  # pixels shared by neighbouring tiles, blended
     accelerator: str
     devices: Any
     config: str  # the resolved config as YAML: what a checkpoint stores and a resume plans again
@@ -124,6 +127,10 @@ class Plan:
     @property
     def size(self) -> int:
         return self.sizes[-1]
+
+    def tiled(self, size: int) -> bool:
+        """Whether the scale of longest edge ``size`` runs tile by tile."""
+        return self.tile is not None and size > self.tile
 
 
 def positive_int(value: Any, key: str) -> int:
@@ -381,6 +388,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         )
     size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
     sizes, all_steps = _scales(cfg, size, steps)
+    sizes, all_steps = tiled_sizes(cfg.tile, sizes, all_steps, scales_given=bool(cfg.scales))
     weights = {
         k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
     }
@@ -402,6 +410,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     folder_run = content is not None and content.is_dir()
     if folder_run and not image_files(content):
         raise NSTError(f"content folder {content} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    tile, tile_overlap = check_tiles(cfg, sizes, smallest, folder_run)
     output = _output(cfg, resuming, folder_run)
     _check_writable(out_dir, "run directory")
     accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
@@ -436,6 +445,8 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         deterministic=bool(cfg.deterministic),
         compile=bool(cfg.compile),
         time_budget=_time_budget(cfg.time_budget),
+        tile=tile,
+        tile_overlap=tile_overlap,
         accelerator=accelerator,
         devices=devices,
         config=OmegaConf.to_yaml(cfg, resolve=True),

@@ -65,14 +65,31 @@ def available_mb(device: torch.device) -> float:
     return float("inf")
 
 
-def check_memory(plan: Plan, shape: tuple[int, int], device: torch.device) -> float:
-    """Refuse a run whose estimated peak exceeds the available memory, unless force=true."""
-    needed = estimate_peak_mb(plan, shape)
+def canvas_mb(shape: tuple[int, int]) -> float:
+    """A tiled run's whole-image buffers: the canvas, the content, the style and their decoded and
+    resized copies (counted as 8 float32 RGB images of the result's size)."""
+    return 8 * 3 * shape[0] * shape[1] * 4 / MB
+
+
+def check_memory(
+    plan: Plan, shape: tuple[int, int], device: torch.device, canvas: tuple[int, int] | None = None
+) -> float:
+    """Refuse a run whose estimated peak exceeds the available memory, unless force=true.
+
+    ``canvas``: a tiled run, ``shape`` is one tile's and ``canvas`` the whole result's.
+    """
+    needed = estimate_peak_mb(plan, shape) + (canvas_mb(canvas) if canvas else 0)
     free = available_mb(device)
     if needed > free and not plan.force:
+        if canvas:
+            raise NSTError(
+                f"one tile of {shape[1]}x{shape[0]} px (of a {canvas[1]}x{canvas[0]} result) needs about "
+                f"{needed:,.0f} MB but {free:,.0f} MB is available on {device}: lower tile "
+                "(force=true runs anyway)"
+            )
         raise NSTError(
             f"this run needs about {needed:,.0f} MB but {free:,.0f} MB is available on {device}: "
-            f"lower size, optimizer.history_size or use optimizer=adam (force=true runs anyway)"
+            f"lower size, tile=PX, optimizer.history_size or use optimizer=adam (force=true runs anyway)"
         )
     return needed
 
