@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 import threading
@@ -206,6 +207,8 @@ class Run:
         elif tuple(state.image.shape[-2:]) != shape:
             state.image = upsample(state.image, shape)
         remaining = 0 if self.budget_spent else plan.steps[state.scale_index] - state.step_in_scale
+        self.trainer = self.module = None  # the last scale's trainer, module and history: in reference
+        gc.collect()  # cycles, kept until a collection; free them before this scale allocates its own
         monitor, callbacks = self._callbacks(stop, size, remaining)
         self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
         self.module = module = self._module(content, styles, trainer.strategy.root_device)
