@@ -349,7 +349,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-fast-gpu-math", dest="fast_gpu_math", action="store_false")
     parser.add_argument("--compile", action="store_true", help="torch.compile ours (compile=true)")
     parser.add_argument("--scaling", action="store_true", help="ours only: time and memory vs pixels")
-    parser.add_argument("--race-sizes", default="128,256,512", help="time-to-quality sizes ('' = none)")
+    parser.add_argument("--race-sizes", default="128,256", help="time-to-quality sizes ('' = none)")
     parser.add_argument("--race-backbone", default="vgg19", help="the race's backbone (the default's)")
     parser.add_argument("--race-evals", type=int, default=100, help="the textbook loop's evaluations (N)")
     parser.add_argument("--race-repeats", type=int, default=3, help="race repeats per size (medians)")
