@@ -58,7 +58,7 @@ def run_pair(content: str, style: str, args: argparse.Namespace, folder: Path) -
         row[f"{precision}_image"] = np.asarray(image)
         metrics = json.loads((run_dir / "metrics.json").read_text())
         row[f"{precision}_recorded"] = metrics["precision"]
-        tensor = to_tensor(image).unsqueeze(0)
+        tensor = to_tensor(image)  # 1x3xHxW
         row[f"{precision}_loss"] = float32_loss(content, style, args.size, tensor)
     return row
 
