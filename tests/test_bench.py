@@ -77,11 +77,20 @@ def test_the_race_judges_everyone_by_the_textbook_objective(tmp_path):
 def test_the_race_reads_time_to_target_and_loss_at_the_reference_time():
     import race
 
-    snapshots = [(1.0, torch.tensor(5.0)), (2.0, torch.tensor(3.0)), (3.0, torch.tensor(1.0))]
+    # The start image at 0 s, then three steps.
+    snapshots = [
+        (0.0, torch.tensor(9.0)),
+        (1.0, torch.tensor(5.0)),
+        (2.0, torch.tensor(3.0)),
+        (3.0, torch.tensor(1.0)),
+    ]
     result = race.outcome(snapshots, float, target=3.0, when=2.5)
-    assert (result.seconds_to_target, result.loss_at_reference_time) == (2.0, 3.0)
+    assert (result.seconds_to_target, result.loss_at_reference_time, result.evaluations) == (2.0, 3.0, 3)
     missed = race.outcome(snapshots, float, target=0.5, when=1.5)
     assert missed.seconds_to_target is None and missed.loss_at_reference_time == 5.0
+    # A first step that ends after the reference time: judged on the start image, not NaN.
+    late = race.outcome(snapshots, float, target=3.0, when=0.5)
+    assert late.loss_at_reference_time == 9.0 and late.seconds_to_target == 2.0
 
 
 @pytest.mark.slow  # runs the benchmark's command line in a subprocess

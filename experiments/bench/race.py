@@ -102,7 +102,9 @@ def run_engine(problem: Problem, overrides: list[str], budget: float) -> list[Sn
     """The engine's code path with ``overrides``, stepped for ``budget`` seconds; coarse-to-fine scales
     of the plan run first (on the clock), each from the previous one's result, as the engine does."""
     plan = plan_for(problem.backbone, problem.plan.size, overrides)
-    snapshots: list[Snapshot] = []
+    # At 0 s every contestant holds the content image it starts from: a contestant whose first step
+    # ends after the reference time (a tiny size, a slow first call) is judged on that, not on nothing.
+    snapshots: list[Snapshot] = [(0.0, problem.content.clamp(0, 1).clone())]
     clock = _Clock(problem.device)
     image = None
     for size, steps in zip(plan.sizes, plan.steps):
@@ -130,7 +132,7 @@ def run_engine(problem: Problem, overrides: list[str], budget: float) -> list[Sn
 class Outcome:
     seconds_to_target: float | None  # None: not reached within the budget
     loss_at_reference_time: float
-    evaluations: int  # snapshots judged (steps at the final size)
+    evaluations: int  # steps at the final size (the snapshots after the start image)
 
 
 def judge(problem: Problem) -> Callable[[torch.Tensor], float]:
@@ -158,7 +160,7 @@ def outcome(
             reached = seconds
         if reached is not None and seconds > when:
             break
-    return Outcome(reached, at_time, len(snapshots))
+    return Outcome(reached, at_time, len(snapshots) - 1)
 
 
 def race(

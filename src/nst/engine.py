@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -165,16 +165,24 @@ class Run:
             ]
         return monitor, [monitor, ProgressBar(label, remaining, done=state.step_in_scale)]
 
-    def _module(
-        self, content: torch.Tensor | None, styles: list[torch.Tensor], device: torch.device
+    def build_module(
+        self,
+        device: torch.device,
+        init_image: torch.Tensor,
+        content: torch.Tensor | None,
+        styles: list[torch.Tensor] | None = None,
+        masks: list[torch.Tensor] | None = None,
+        style_targets: dict[str, torch.Tensor] | None = None,
+        present: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> StyleTransfer:
-        plan, state = self.plan, self.state
-        masks = self.sources.masks_at(plan.sizes[state.scale_index])
+        """The plan's StyleTransfer on ``device`` (whole image or one tile), with the saved history."""
+        plan = self.plan
         return StyleTransfer(
             encoder=self.encoder.to(device),
-            init_image=state.image.to(device),
+            init_image=init_image.to(device),
             content_image=None if content is None else content.to(device),
-            style_image=[style.to(device) for style in styles] or None,
+            style_image=[style.to(device) for style in styles or []] or None,
+            style_targets=style_targets,
             style_blend=plan.style_blend,
             style_masks=None if masks is None else [mask.to(device) for mask in masks],
             content_layers=list(plan.content_layers),
@@ -184,10 +192,25 @@ class Run:
             tv_weight=plan.tv_weight,
             range_weight=plan.range_weight,
             optimizer=plan.optimizer.factory(),
-            optimizer_state=state.optimizer,
+            optimizer_state=self.state.optimizer,
             compile=plan.compile,
-            present=self.sources.presenter(plan.sizes[self.state.scale_index]),
+            present=present,
         )
+
+    def fit_module(
+        self, trainer: pl.Trainer, module: StyleTransfer, monitor: RunMonitor, remaining: int
+    ) -> None:
+        """Fit ``remaining`` steps; finished or stopped, the tallies move on."""
+        state = self.state
+        try:
+            if remaining > 0:
+                trainer.fit(module, train_dataloaders=step_loader(remaining))
+        finally:
+            state.steps_done = monitor.step(trainer)
+            state.step_in_scale += trainer.global_step
+            state.evaluations += module.evaluations
+            state.step_seconds += monitor.step_seconds
+            self.budget_spent = self.budget_spent or monitor.out_of_time_seen
 
     def fit_scale(self, stop: StopFlag) -> None:
         """Optimise at the current scale for its remaining steps; the state moves on as it goes.
@@ -211,16 +234,16 @@ class Run:
         gc.collect()  # cycles, kept until a collection; free them before this scale allocates its own
         monitor, callbacks = self._callbacks(stop, size, remaining)
         self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)
-        self.module = module = self._module(content, styles, trainer.strategy.root_device)
-        try:
-            if remaining:
-                trainer.fit(module, train_dataloaders=step_loader(remaining))
-        finally:  # finished or stopped, the tallies move on
-            state.steps_done = monitor.step(trainer)
-            state.step_in_scale += trainer.global_step
-            state.evaluations += module.evaluations
-            state.step_seconds += monitor.step_seconds
-            self.budget_spent = self.budget_spent or monitor.out_of_time_seen
+        device = trainer.strategy.root_device
+        self.module = module = self.build_module(
+            device,
+            state.image,
+            content,
+            styles,
+            masks=self.sources.masks_at(size),
+            present=self.sources.presenter(size),
+        )
+        self.fit_module(trainer, module, monitor, remaining)
         state.image, state.optimizer = module.image.detach().to("cpu"), None  # a new scale: fresh history
         state.scale_index, state.step_in_scale = state.scale_index + 1, 0
 

@@ -112,7 +112,21 @@ class StyleTransfer(pl.LightningModule):
         self.evaluations = 0
         self.last_terms: LossTerms | None = None
         self.register_buffer("last_finite", self.image.detach().clone(), persistent=False)
-        # Targets once, under no_grad; non-persistent so checkpoints hold only the image and optimizer.
+        self._register_targets(content_image, style_image, style_blend, style_masks, style_targets)
+        if compile:  # after the targets: their (other-sized) images would force a second compilation
+            self.encoder = torch.compile(encoder)
+
+    def _register_targets(
+        self,
+        content_image: torch.Tensor | None,
+        style_image: torch.Tensor | list[torch.Tensor] | None,
+        style_blend: Sequence[float] | None,
+        style_masks: list[torch.Tensor] | None,
+        style_targets: dict[str, torch.Tensor] | None,
+    ) -> None:
+        """The content activations and style Gram matrices, once, as non-persistent buffers (a
+        checkpoint holds only the image and the optimiser)."""
+        encoder = self.encoder
         with torch.no_grad():
             if content_image is not None:
                 feats = encoder(content_image)
@@ -133,8 +147,6 @@ class StyleTransfer(pl.LightningModule):
                 targets = style_targets or blended_grams(encoder, styles, blend, self.style_layers)
                 for name in self.style_layers:
                     self.register_buffer(f"style_{name}", targets[name].float(), persistent=False)
-        if compile:  # after the targets: their (other-sized) images would force a second compilation
-            self.encoder = torch.compile(encoder)
 
     def content_targets(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"content_{name}") for name in self.content_layers}

@@ -11,17 +11,26 @@ import functools
 import importlib
 import inspect
 import math
-import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nst import assets
-from nst.config import Config
+from nst.checks import (
+    check_keys,
+    check_writable,
+    devices,
+    label,
+    layer_list,
+    non_negative,
+    non_negative_int,
+    one_of,
+    positive_int,
+    time_budget,
+)
 from nst.errors import NSTError
 from nst.tiles import check_tiles, tiled_sizes
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
@@ -133,70 +142,6 @@ class Plan:
         return self.tile is not None and size > self.tile
 
 
-def positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise NSTError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
-
-def non_negative_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise NSTError(f"{key} must be a non-negative integer (0 = never), got {value!r}")
-    return value
-
-
-def non_negative(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise NSTError(f"{key} must be a non-negative number, got {value!r}")
-    return float(value)
-
-
-def label(value: Any, key: str) -> str:
-    """A name that also goes into folder names and records: letters, digits, '_', '.', '-'."""
-    if not isinstance(value, str) or not re.fullmatch(r"[\w.+-]+", value):
-        raise NSTError(f"{key} must be a name of letters, digits, '_', '.', '+' or '-', got {value!r}")
-    return value
-
-
-def _devices(value: Any) -> Any:
-    """Lightning's `devices`: a count, a list of device indices, or auto; or free (nst.devices)."""
-    if isinstance(value, ListConfig):
-        value = list(value)
-    count = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    indices = isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value)
-    if not (count or indices or value in ("auto", "free")):
-        raise NSTError(
-            f"trainer.devices must be a positive count, a list of device indices, auto or free, got {value!r}"
-        )
-    return value
-
-
-def one_of(value: Any, key: str, valid: tuple[str, ...]) -> str:
-    if value not in valid:
-        raise NSTError(f"unknown {key} '{value}'; valid: {', '.join(valid)}")
-    return str(value)
-
-
-def _layer_list(value: Any, key: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):  # content_layers=relu4_2 means [relu4_2]
-        return [value]
-    if isinstance(value, ListConfig):
-        value = list(value)
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise NSTError(f"{key} must be a list of layer names, got {value!r}")
-    return list(value)
-
-
-def _check_keys(cfg: DictConfig) -> None:
-    """Keys the schema does not know (added with +key=value) are refused, not silently ignored."""
-    known = {f.name for f in fields(Config)}
-    unknown = [key for key in cfg if key not in known]
-    if unknown:
-        raise NSTError(f"unknown key '{unknown[0]}' (`python -m nst --cfg job` lists every key)")
-
-
 def backbone_plan(node: DictConfig) -> BackbonePlan:
     """The checked backbone settings of a config's ``backbone`` node."""
     source = one_of(node.source, "backbone.source", tuple(SOURCES))
@@ -258,12 +203,6 @@ def _check_optimizer_options(optimizer: OptimizerPlan) -> None:
         raise NSTError(f"bad optimizer options: {str(err).splitlines()[0]}") from None
 
 
-def _check_writable(folder: Path, what: str) -> None:
-    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise NSTError(f"{what} {folder} is not writable")
-
-
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
 
 
@@ -281,7 +220,7 @@ def _output(cfg: DictConfig, resuming: bool, folder_run: bool = False) -> Path |
     if folder_run:  # content=DIR: output is the folder the results go to
         if output.exists() and not output.is_dir():
             raise NSTError(f"output {output} is a file; with content=DIR it names the folder for the results")
-        _check_writable(output if output.exists() else output.parent, "output folder")
+        check_writable(output if output.exists() else output.parent, "output folder")
         return output.absolute()
     if output.suffix.lower() not in Image.registered_extensions():
         raise NSTError(f"output {output}: unknown image extension (use .png, .jpg, ...)")
@@ -289,7 +228,7 @@ def _output(cfg: DictConfig, resuming: bool, folder_run: bool = False) -> Path |
         raise NSTError(f"output {output} is a directory")
     if output.exists() and not cfg.overwrite and not resuming:
         raise NSTError(f"output {output} exists; pass overwrite=true to replace it")
-    _check_writable(output.parent, "output folder")
+    check_writable(output.parent, "output folder")
     return output.absolute()
 
 
@@ -309,10 +248,8 @@ def _scales(cfg: DictConfig, size: int, steps: int) -> tuple[tuple[int, ...], tu
 
 
 def _layers(cfg: DictConfig, backbone: BackbonePlan) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    content = canonical_layers(
-        _layer_list(cfg.content_layers, "content_layers"), backbone.arch, backbone.name
-    )
-    style = canonical_layers(_layer_list(cfg.style_layers, "style_layers"), backbone.arch, backbone.name)
+    content = canonical_layers(layer_list(cfg.content_layers, "content_layers"), backbone.arch, backbone.name)
+    style = canonical_layers(layer_list(cfg.style_layers, "style_layers"), backbone.arch, backbone.name)
     if cfg.content is not None and not content:
         raise NSTError("content_layers is empty but a content image is given (content=null skips it)")
     if cfg.style is not None and not style:
@@ -346,14 +283,6 @@ def _styles(cfg: DictConfig) -> tuple[tuple[Path, ...], tuple[float, ...], tuple
     return styles, tuple(w / sum(blend) for w in blend), masks
 
 
-def _time_budget(value: Any) -> float | None:
-    if value is None:
-        return None
-    if non_negative(value, "time_budget") == 0:
-        raise NSTError("time_budget must be a positive number of seconds (null = no limit), got 0")
-    return float(value)
-
-
 def _init(cfg: DictConfig) -> str:
     init = one_of(cfg.init.kind, "init", INITS)
     if init == "auto":  # a reconstruction from the photo itself would already be perfect
@@ -378,17 +307,46 @@ def _preserve_color(cfg: DictConfig) -> str:
     return mode
 
 
+def _geometry(cfg: DictConfig) -> tuple[tuple[int, ...], tuple[int, ...], BackbonePlan, tuple, tuple, int]:
+    """Scales and their steps (tiling included), the backbone and its layers, the smallest size they allow."""
+    size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
+    sizes, all_steps = _scales(cfg, size, steps)
+    sizes, all_steps = tiled_sizes(cfg.tile, sizes, all_steps, scales_given=bool(cfg.scales))
+    backbone = backbone_plan(cfg.backbone)
+    content_layers, style_layers = _layers(cfg, backbone)
+    smallest = min_input_size(content_layers + style_layers, backbone.arch)
+    if sizes[0] < smallest:
+        deep = too_deep(list(dict.fromkeys(content_layers + style_layers)), backbone.arch, sizes[0])
+        raise NSTError(f"size {sizes[0]} is too small for layer(s) {deep}: needs at least {smallest} px")
+    return sizes, all_steps, backbone, content_layers, style_layers, smallest
+
+
+def _hardware(cfg: DictConfig) -> dict[str, Any]:
+    accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
+    chosen = devices(cfg.trainer.devices)
+    if chosen == "free" and accelerator == "cpu":
+        raise NSTError("trainer.devices=free claims a GPU: not with trainer.accelerator=cpu")
+    return {"accelerator": accelerator, "devices": chosen}
+
+
+def _content(cfg: DictConfig) -> tuple[Path | None, bool]:
+    """The content image (or folder of images, a folder run) and whether it is a folder."""
+    content = assets.resolve(cfg.content) if cfg.content is not None else None
+    folder_run = content is not None and content.is_dir()
+    if folder_run and not image_files(content):
+        raise NSTError(f"content folder {content} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return content, folder_run
+
+
 def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     """Check every value of ``cfg`` (cheap checks only: no image decoded, no weights read)."""
-    _check_keys(cfg)
+    check_keys(cfg)
     if cfg.content is None and cfg.style is None:
         raise NSTError(
             "content and style are both null: give content (reconstruction), style (texture "
             "synthesis) or both (style transfer)"
         )
-    size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
-    sizes, all_steps = _scales(cfg, size, steps)
-    sizes, all_steps = tiled_sizes(cfg.tile, sizes, all_steps, scales_given=bool(cfg.scales))
+    sizes, all_steps, backbone, content_layers, style_layers, smallest = _geometry(cfg)
     weights = {
         k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
     }
@@ -397,26 +355,14 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     styles, style_blend, style_masks = _styles(cfg)
     if style_scale == 0:
         raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
-    backbone = backbone_plan(cfg.backbone)
-    content_layers, style_layers = _layers(cfg, backbone)
-    smallest = min_input_size(content_layers + style_layers, backbone.arch)
-    if sizes[0] < smallest:
-        deep = too_deep(list(dict.fromkeys(content_layers + style_layers)), backbone.arch, sizes[0])
-        raise NSTError(f"size {sizes[0]} is too small for layer(s) {deep}: needs at least {smallest} px")
     init = _init(cfg)
     optimizer = _optimizer(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
-    content = assets.resolve(cfg.content) if cfg.content is not None else None
-    folder_run = content is not None and content.is_dir()
-    if folder_run and not image_files(content):
-        raise NSTError(f"content folder {content} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    content, folder_run = _content(cfg)
     tile, tile_overlap = check_tiles(cfg, sizes, smallest, folder_run)
     output = _output(cfg, resuming, folder_run)
-    _check_writable(out_dir, "run directory")
-    accelerator = one_of(cfg.trainer.accelerator, "trainer.accelerator", ACCELERATORS)
-    devices = _devices(cfg.trainer.devices)
-    if devices == "free" and accelerator == "cpu":
-        raise NSTError("trainer.devices=free claims a GPU: not with trainer.accelerator=cpu")
+    check_writable(out_dir, "run directory")
+    hardware = _hardware(cfg)
     if not 0 <= cfg.seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
     plan = Plan(
@@ -444,11 +390,10 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         force=bool(cfg.force),
         deterministic=bool(cfg.deterministic),
         compile=bool(cfg.compile),
-        time_budget=_time_budget(cfg.time_budget),
+        time_budget=time_budget(cfg.time_budget),
         tile=tile,
         tile_overlap=tile_overlap,
-        accelerator=accelerator,
-        devices=devices,
+        **hardware,
         config=OmegaConf.to_yaml(cfg, resolve=True),
     )
     _check_optimizer_options(optimizer)  # imports torch: after every cheaper check

@@ -22,7 +22,6 @@ from nst import checkpoint
 from nst.callbacks import ProgressBar, RunMonitor
 from nst.checkpoint import StopFlag
 from nst.losses import LossTerms
-from nst.module import StyleTransfer, step_loader
 from nst.tiles import Box, grid
 from nst.vgg import pools_before
 
@@ -178,22 +177,16 @@ class TiledScale:
         start = state.tile_image if state.tile_image is not None else state.image[..., rows, columns]
         monitor, callbacks = self._callbacks(stop, remaining)
         run.trainer = trainer = make_trainer(plan, run.logger, callbacks, run.out_dir)
-        run.module = module = self._module(start, box, trainer.strategy.root_device)
-        free = (feather(box) >= 0.5).to(module.image.dtype).to(trainer.strategy.root_device)
+        content = None if self.content is None else self.content[..., rows, columns]
+        device = trainer.strategy.root_device
+        run.module = module = run.build_module(device, start, content, style_targets=self.targets)
+        free = (feather(box) >= 0.5).to(module.image.dtype).to(device)
         # The outer half of the border shared with finished tiles stays as they left it: the tile's
         # own pixels grow against that fixed context (a zero gradient there is exact for L-BFGS).
         module.image.register_hook(lambda grad: grad * free)
         self.active = True
-        try:
-            if remaining > 0:
-                trainer.fit(module, train_dataloaders=step_loader(remaining))
-        finally:  # finished or stopped, the tallies move on
-            state.steps_done = monitor.step(trainer)
-            state.step_in_scale += trainer.global_step
-            state.evaluations += module.evaluations
-            state.step_seconds += monitor.step_seconds
-            run.budget_spent = run.budget_spent or monitor.out_of_time_seen
-        module.to(trainer.strategy.root_device)  # Lightning's teardown moved it back to the CPU
+        run.fit_module(trainer, module, monitor, remaining)
+        module.to(device)  # Lightning's teardown moved it back to the CPU
         with torch.no_grad():
             self.losses.add(module.losses(module.export()), box)
         blend(state.image, module.export(), box)
@@ -205,27 +198,6 @@ class TiledScale:
             checkpoint.save(
                 run.out_dir / checkpoint.CHECKPOINT, replace(state, wall_seconds=run.wall_seconds())
             )
-
-    def _module(self, start: torch.Tensor, box: Box, device: torch.device) -> StyleTransfer:
-        plan, state, run = self.run.plan, self.run.state, self.run
-        rows, columns = box.slices()
-        content = None if self.content is None else self.content[..., rows, columns].to(device)
-        return StyleTransfer(
-            encoder=run.encoder.to(device),
-            init_image=start.to(device),
-            content_image=content,
-            style_image=None,
-            style_targets=self.targets,
-            content_layers=list(plan.content_layers),
-            style_layers=list(plan.style_layers),
-            content_weight=plan.content_weight,
-            style_weight=plan.style_weight,
-            tv_weight=plan.tv_weight,
-            range_weight=plan.range_weight,
-            optimizer=plan.optimizer.factory(),
-            optimizer_state=state.optimizer,
-            compile=plan.compile,
-        )
 
     def canvas_with(self, tile: torch.Tensor) -> torch.Tensor:
         """The canvas with the tile in progress blended in (what an interrupted run saves)."""
