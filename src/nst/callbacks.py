@@ -36,8 +36,12 @@ class ProgressBar(TQDMProgressBar):
         return self.description
 
     def get_metrics(self, trainer, pl_module):  # type: ignore[override]
+        """The current loss, read from the module only when the bar redraws (one host read)."""
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
+        terms = getattr(pl_module, "last_terms", None)
+        if terms is not None:
+            metrics["loss"] = float(terms.total)
         return metrics
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[override]
