@@ -153,8 +153,9 @@ class LossTerms:
 
     def numbers(self) -> dict[str, dict[str, float]]:
         """Plain floats for metrics.json: loss (totals), content_layers, style_layers."""
+        terms = self.detached()
         return {
-            "loss": {k: float(v) for k, v in self.totals().items()},
-            "content_layers": {k: float(v) for k, v in self.content.items()},
-            "style_layers": {k: float(v) for k, v in self.style.items()},
+            "loss": {k: float(v) for k, v in terms.totals().items()},
+            "content_layers": {k: float(v) for k, v in terms.content.items()},
+            "style_layers": {k: float(v) for k, v in terms.style.items()},
         }
