@@ -99,7 +99,7 @@ def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
     command = [sys.executable, str(BENCH / "bench.py"), "--sizes", "48", "--backbones", "random"]
     command += ["--impls", "baseline,ours,ours_bf16", "--repeats", "1", "--warmup", "1", "--max-evals", "5"]
     command += ["--race-sizes", "48", "--race-backbone", "random", "--race-evals", "6", "--race-repeats", "1"]
-    command += ["--race-with", "default,lbfgs_fp32", "--overhead-steps", "3"]
+    command += ["--race-with", "default,lbfgs_fp32", "--overhead-steps", "3", "--overhead-repeats", "2"]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -122,4 +122,8 @@ def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
     overhead = report["loop_overhead"]
     assert set(overhead["seconds_per_step"]) == {"bare", "lightning", "engine"}
     assert all(v > 0 for v in overhead["seconds_per_step"].values())
+    assert overhead["overhead_ms_per_step"]["bare"] == 0 and overhead["repeats"] == 2
+    for loop in ("lightning", "engine"):  # the median paired difference lies within its range
+        low, high = overhead["overhead_ms_range"][loop]
+        assert low <= overhead["overhead_ms_per_step"][loop] <= high
     assert "x faster" in done.stdout and "overhead" in done.stdout

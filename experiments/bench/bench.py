@@ -360,6 +360,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-overhead", dest="overhead", action="store_false", help="skip the loop overhead")
     parser.add_argument("--overhead-steps", type=int, default=40, help="steps per loop and repeat")
+    parser.add_argument("--overhead-repeats", type=int, default=9, help="interleaved repeats of the loops")
     parser.add_argument("--out", default="bench/latest.json", help="where the JSON goes")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = None
     if args.overhead:
         print("bench: loop overhead at 64 px ...", file=sys.stderr, flush=True)
-        loop = overhead.measure(args.race_backbone, 64, args.overhead_steps, 3, device)
+        loop = overhead.measure(args.race_backbone, 64, args.overhead_steps, args.overhead_repeats, device)
     cases = []
     for backbone in args.backbones:
         for size in args.sizes:

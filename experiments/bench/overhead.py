@@ -11,7 +11,8 @@ step shows. Three loops run the same module and optimiser for the same number of
   writing to /dev/null), checkpoints off.
 
 Each loop runs ``repeats`` times, interleaved; the report holds the median seconds per step and the
-per-step overhead over ``bare`` in milliseconds.
+per-step overhead over ``bare`` in milliseconds: the median over repeats of each repeat's difference
+to its own bare run, with the range of those differences.
 """
 
 from __future__ import annotations
@@ -90,13 +91,18 @@ def measure(backbone: str, size: int, steps: int, repeats: int, device: torch.de
                 if repeat:
                     seconds[loop].append((time.perf_counter() - start) / steps)
     medians = {loop: statistics.median(values) for loop, values in seconds.items()}
+    # Paired: each repeat's loop against the bare loop of the same repeat (the machine's drift between
+    # repeats, +-3 ms a step here, cancels); the range shows what noise is left.
+    paired = {loop: [1000 * (t - b) for t, b in zip(seconds[loop], seconds["bare"])] for loop in LOOPS}
     return {
         "backbone": backbone,
         "size": size,
         "steps": steps,
+        "repeats": repeats,
         "optimizer": problem.plan.optimizer.name,
         "seconds_per_step": medians,
-        "overhead_ms_per_step": {loop: 1000 * (medians[loop] - medians["bare"]) for loop in LOOPS},
+        "overhead_ms_per_step": {loop: statistics.median(values) for loop, values in paired.items()},
+        "overhead_ms_range": {loop: [min(values), max(values)] for loop, values in paired.items()},
         "all_seconds": seconds,
     }
 
@@ -104,13 +110,17 @@ def measure(backbone: str, size: int, steps: int, repeats: int, device: torch.de
 def table(result: dict) -> str:
     lines = [
         f"loop overhead ({result['backbone']}, {result['size']} px, {result['steps']} steps of "
-        f"{result['optimizer']}, median of repeats)",
-        f"{'loop':<10} {'ms/step':>8} {'overhead ms':>12} {'x bare':>7}",
+        f"{result['optimizer']}, {result['repeats']} repeats; overhead = median of each repeat's "
+        "difference to bare)",
+        f"{'loop':<10} {'ms/step':>8} {'overhead ms':>12} {'range ms':>16} {'x bare':>7}",
     ]
     bare = result["seconds_per_step"]["bare"]
     for loop in LOOPS:
         per = result["seconds_per_step"][loop]
+        low, high = result["overhead_ms_range"][loop]
+        spread = f"{low:.2f}..{high:.2f}"
         lines.append(
-            f"{loop:<10} {1000 * per:>8.2f} {result['overhead_ms_per_step'][loop]:>12.2f} {per / bare:>7.2f}"
+            f"{loop:<10} {1000 * per:>8.2f} {result['overhead_ms_per_step'][loop]:>12.2f} {spread:>16} "
+            f"{per / bare:>7.2f}"
         )
     return "\n".join(lines)
