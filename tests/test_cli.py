@@ -314,6 +314,18 @@ def test_progress_bar_in_a_log_redraws_about_ten_times_not_every_step(tmp_path):
     assert len(losses) >= 5 and losses[-1] < losses[0] / 20, losses
 
 
+def test_progress_bar_of_a_run_the_time_budget_ends_shows_the_last_step(tmp_path):
+    result = run_nst(
+        "style=null", "size=32", "steps=4000", "time_budget=1", "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    steps = json.loads((tmp_path / "run/metrics.json").read_text())["steps"]
+    redraws = [part for part in result.stdout.split("\r") if "steps:" in part]
+    assert 0 < steps < 4000 and f"{steps}/4000" in redraws[-1], (steps, redraws[-3:])
+    # Drawn once at the end, not at every one of Lightning's end-of-fit hooks (tqdm's close repeats it).
+    assert sum(f"{steps}/4000" in part for part in redraws) <= 2
+
+
 def _imports_torch(*args: str, cwd: Path) -> tuple[bool, str]:
     """Run ``python -X importtime -m nst ARGS``: whether torch was imported, and the output."""
     import subprocess

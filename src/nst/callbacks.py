@@ -30,6 +30,7 @@ class ProgressBar(TQDMProgressBar):
         self.description = description
         self.done = done  # steps of this scale done before this fit (a resumed run): the bar starts there
         self.total = total  # a folder run: every image's steps, so the bar runs over the whole folder
+        self.last = done  # the last step finished (drawn or not)
 
     @property
     def train_description(self) -> str:
@@ -48,10 +49,20 @@ class ProgressBar(TQDMProgressBar):
         # Lightning's own resets the bar and relabels it "Epoch 0"; one fit is one epoch here.
         self.train_progress_bar.total = self.total or self.done + self.total_train_batches
         self.train_progress_bar.initial = self.done
-        self.train_progress_bar.n = self.done
+        self.train_progress_bar.n = self.last = self.done
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # type: ignore[override]
+        # Lightning's own redraws here unconditionally (a duplicate last line in a log); this one only
+        # when the last step was not drawn (a fit stopped early, e.g. by the time budget).
+        bar = self.train_progress_bar
+        if bar.n != self.last:
+            bar.n = self.last
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+        bar.close()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         bar, n = self.train_progress_bar, self.done + batch_idx + 1
+        self.last = n
         if self._should_update(batch_idx + 1, self.total_train_batches):
             bar.n = n
             bar.set_postfix(self.get_metrics(trainer, pl_module))  # redraws
