@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "bench"))
-from problem import Ours, make_problem  # noqa: E402
+from problem import make_problem  # noqa: E402
+from race import judge  # noqa: E402
 
 from nst import stylize  # noqa: E402
 from nst.images import to_tensor  # noqa: E402
@@ -33,16 +34,11 @@ from nst.images import to_tensor  # noqa: E402
 PAIRS = (("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("golden_gate", "frida_kahlo"))
 
 
-def float32_loss(content: str, style: str, size: int, image: torch.Tensor) -> float:
-    """The float32 loss (vgg19, the default layers and weights) of ``image`` for this pair."""
-    overrides = [f"content={content}", f"style={style}", "backbone.precision=fp32"]
-    judge = Ours(make_problem("vgg19", size, torch.device("cpu"), overrides)).module
-    with torch.no_grad():
-        return float(judge.losses(image).total)
-
-
 def run_pair(content: str, style: str, args: argparse.Namespace, folder: Path) -> dict:
     row: dict = {"pair": f"{content} x {style}"}
+    # The float32 loss (vgg19, the default layers and weights) of this pair: the race's judge.
+    pair = [f"content={content}", f"style={style}"]
+    loss = judge(make_problem("vgg19", args.size, torch.device("cpu"), pair))
     for precision in ("fp32", "bf16"):
         run_dir = folder / f"{content}-{style}-{precision}"
         started = time.perf_counter()
@@ -59,7 +55,7 @@ def run_pair(content: str, style: str, args: argparse.Namespace, folder: Path) -
         metrics = json.loads((run_dir / "metrics.json").read_text())
         row[f"{precision}_recorded"] = metrics["precision"]
         tensor = to_tensor(image)  # 1x3xHxW
-        row[f"{precision}_loss"] = float32_loss(content, style, args.size, tensor)
+        row[f"{precision}_loss"] = loss(tensor)
     return row
 
 
