@@ -58,7 +58,6 @@ class ProgressBar(TQDMProgressBar):
         if bar.n != self.last:
             bar.n = self.last
             bar.set_postfix(self.get_metrics(trainer, pl_module))
-        bar.close()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         bar, n = self.train_progress_bar, self.done + batch_idx + 1

@@ -88,7 +88,7 @@ class DeviceLBFGS(torch.optim.Optimizer):
         if state["n_iter"] == 1:  # steepest descent, torch's first step length
             state["previous_x"], state["previous_loss"] = x.clone(), loss.detach().clone()
             state["previous_grad"].copy_(grad)
-            direction, step_length = -grad, torch.clamp(1.0 / grad.abs().sum(), max=1.0) * lr
+            direction, step_length = -grad, self._steepest_length(grad, lr)
         else:
             if "previous_x" not in state:  # a state saved before the safeguard: accept this point
                 state["previous_x"] = x - state["direction"] * state["step_length"]
@@ -124,9 +124,7 @@ class DeviceLBFGS(torch.optim.Optimizer):
         # Not a descent direction (history gone stale): forget the pairs, steepest descent again.
         state["rho"].mul_((descent | ~accepted).to(state["rho"].dtype))
         fresh = torch.where(descent, quasi_newton, -grad)
-        fresh_length = torch.where(
-            descent, grad.new_tensor(lr), torch.clamp(1.0 / grad.abs().sum(), max=1.0) * lr
-        )
+        fresh_length = torch.where(descent, grad.new_tensor(lr), self._steepest_length(grad, lr))
         # The rejected step's length t: minimiser of the quadratic through f0, slope f0' and f(t).
         t, f0 = state["step_length"], state["previous_loss"]
         slope = state.get("slope", state["previous_grad"].dot(state["direction"]))
@@ -138,6 +136,11 @@ class DeviceLBFGS(torch.optim.Optimizer):
         state["previous_loss"] = torch.where(accepted, loss, state["previous_loss"])
         state["previous_grad"] = torch.where(accepted, grad, state["previous_grad"])
         return direction, step_length
+
+    @staticmethod
+    def _steepest_length(grad: torch.Tensor, lr: float) -> torch.Tensor:
+        """torch's first step length along -grad (no history yet): ``min(1, 1/|g|_1) * lr``."""
+        return torch.clamp(1.0 / grad.abs().sum(), max=1.0) * lr
 
     @staticmethod
     def _two_loop(grad: torch.Tensor, state: dict[str, Any]) -> torch.Tensor:
