@@ -13,7 +13,7 @@ export NST_ASSET_MIRROR ?= $(MIRROR)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint format tensorboard bench ablations ablations-quick clean
+.PHONY: help setup run test test-fast lint format tensorboard bench look ablations ablations-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ tensorboard: $(STAMP) ## open TensorBoard on every run and sweep (LOGDIR=... to 
 
 bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px -> bench/latest.json (ARGS="--sizes 128,256 ...")
 	$(PY) experiments/bench/bench.py $(ARGS)
+
+look: $(STAMP) ## the look: 8 pairs, new vs old defaults, scored by another network -> multirun/look/report (ARGS="--sizes 256,512 ...")
+	@$(PY) -c "import skimage" 2>/dev/null || $(PY) -m pip install -q -e '.[look]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(PY) experiments/look/look.py $(ARGS)
 
 # The six studies of experiments/ablations, each a resumable Hydra multirun sweep: the files of
 # conf/ablation/ (not the shared _*.yaml), in the report's section order (report.py --studies).

@@ -96,3 +96,42 @@ def test_composition_errors_read_as_one_line(override, message):
     with pytest.raises(Exception) as err:
         _compose([override])
     assert error_line(err.value) == message or error_line(err.value).startswith(message)
+
+
+def test_strength_scales_the_backbones_calibrated_style_weight(tmp_path):
+    from conftest import plan
+
+    calibrated = _compose(["backbone=vgg19"]).style_weight
+    assert plan("strength=2.5", out_dir=tmp_path).style_weight == pytest.approx(2.5 * calibrated)
+    assert plan("strength=0", out_dir=tmp_path).style_weight == 0  # the photo
+    assert plan("style_weight=7", out_dir=tmp_path).style_weight == 7  # the raw weight, strength 1
+    hed = _compose(["backbone=vgg16_hed"]).style_weight
+    assert plan("backbone=vgg16_hed", "strength=2", out_dir=tmp_path).style_weight == pytest.approx(2 * hed)
+
+
+@pytest.mark.parametrize(
+    "overrides, sizes, steps",
+    [
+        (["size=256"], (256,), (300,)),  # the working size itself: one scale
+        (["size=128"], (128,), (300,)),  # below it: one scale at size
+        (["size=512"], (256, 512), (300, 100)),
+        (["size=704"], (256, 425, 704), (300, 100, 100)),  # factors of at most 2, evenly spread
+        (["size=2048", "refine_steps=40"], (256, 512, 1024, 2048), (300, 40, 40, 40)),
+        (["size=1024", "working_size=null"], (1024,), (300,)),  # switched off: the size alone
+        (["size=1024", "scales=[128]", "scale_steps=[50]"], (128, 1024), (50, 300)),  # explicit scales win
+        (["size=1024", "tile=192", "tile_overlap=32"], (192, 335, 586, 1024), (300, 100, 100, 100)),  # formed in one tile
+    ],
+)
+def test_the_look_is_formed_at_the_working_size_and_refined_upward(tmp_path, overrides, sizes, steps):
+    from conftest import plan
+
+    planned = plan(*overrides, out_dir=tmp_path)
+    assert (planned.sizes, planned.steps) == (sizes, steps)
+
+
+def test_the_ablations_and_the_report_experiment_pin_the_old_look():
+    for overrides in (["ablation=init"], ["ablation=texture_layers"], ["experiment=report"]):
+        cfg = _compose(overrides)
+        assert cfg.working_size is None and cfg.strength == 1
+    assert _compose(["ablation=init"]).style_weight == 1.0  # the report's vgg19 weight, whatever the default
+    assert _compose(["ablation=gallery"]).style_weight == 30.0

@@ -33,7 +33,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from nst import assets  # noqa: E402
 from nst.backbones import build_encoder  # noqa: E402
 from nst.config import CONF_DIR, validated  # noqa: E402
-from nst.images import load_image, noise_image, style_edge, to_tensor  # noqa: E402
+from nst.images import load_image, noise_image, read_image, resize_longest, style_edge, to_tensor  # noqa: E402
 from nst.losses import gram_matrix  # noqa: E402
 from nst.plan import make_plan  # noqa: E402
 from nst.quality import (  # noqa: E402
@@ -99,8 +99,9 @@ def reference(job: Job, key: str) -> torch.Tensor:
     """The job's content or style image at the size the job used, read as the engine read it."""
     path = job.metrics.get(key) or str(assets.resolve(job.cfg[key]))
     size = int(job.metrics["size"])
-    if key == "style":
-        size = style_edge(size, float(job.metrics["style_scale"]))
+    if key == "style":  # as Sources.at: style_scale x size, never above the style's own size
+        image = read_image(path)
+        return to_tensor(resize_longest(image, style_edge(size, float(job.metrics["style_scale"]), max(image.size))))
     return load_image(path, size)
 
 

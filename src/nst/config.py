@@ -71,6 +71,8 @@ class Config:
     style_scale: float = MISSING
     preserve_color: str = MISSING
     steps: int = MISSING
+    working_size: int | None = MISSING
+    refine_steps: int = MISSING
     scales: list[int] | None = MISSING
     scale_steps: list[int] | None = MISSING
     seed: int = MISSING
@@ -78,6 +80,7 @@ class Config:
     style_layers: Any = MISSING
     content_weight: float = MISSING
     style_weight: float = MISSING
+    strength: float = MISSING
     tv_weight: float = MISSING
     range_weight: float = MISSING
     log_every: int = MISSING

@@ -35,9 +35,10 @@ modes:
 EXAMPLES = """\
 examples:
   python -m nst content=photo.jpg style=painting.jpg size=512 output=out.png
-  python -m nst style=the_scream style_weight=80 steps=500
+  python -m nst style=the_scream strength=2          more paint (0 = the photo, 1 = the default look)
   python -m nst layers=report backbone.precision=bf16
-  python -m nst size=1024 scales=[256,512]           coarse to fine
+  python -m nst size=1024                            the look of size=256, refined up to 1024 px
+  python -m nst size=1024 scales=[128,512]           explicit coarse to fine (working_size ignored)
   python -m nst size=2048 tile=512                   print size, tile by tile (one 512 px tile in memory)
   python -m nst -m layer_group=conv_1+conv_2,conv_3+conv_4 style=null
   python -m nst resume=outputs/DATE/TIME_NAME         continue an interrupted run

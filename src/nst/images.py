@@ -109,9 +109,11 @@ def save_image(tensor: torch.Tensor, path: str | Path) -> Path:
     return atomic_write(Path(path), lambda tmp: to_pil(tensor).save(tmp))
 
 
-def style_edge(size: int, style_scale: float) -> int:
-    """The style image's longest edge for a result of ``size`` (style_scale sets brush-stroke size)."""
-    return max(1, round(size * style_scale))
+def style_edge(size: int, style_scale: float, native: int | None = None) -> int:
+    """The style image's longest edge for a result of ``size`` (style_scale sets brush-stroke size),
+    never above its own ``native`` longest edge: enlarging a painting only blurs its features."""
+    edge = max(1, round(size * style_scale))
+    return min(edge, native) if native else edge
 
 
 def shape_at(image: Image.Image, size: int) -> tuple[int, int]:
@@ -147,10 +149,9 @@ class Sources:
     def check(self) -> None:
         """Every image is big enough for the deepest layer at every scale (no pixel is resized here)."""
         for size in self.plan.sizes:
-            edge = style_edge(size, self.plan.style_scale)
             sources = [("the content image", self.content, size)]
             sources += [
-                (f"the style image {path.name}", image, edge)
+                (f"the style image {path.name}", image, style_edge(size, self.plan.style_scale, max(image.size)))
                 for path, image in zip(self.plan.styles, self.styles)
             ]
             if self.content is None:  # texture synthesis: the result takes the style's shape at `size`
@@ -171,8 +172,8 @@ class Sources:
         """The content image and the style images the losses see at the scale of longest edge
         ``size`` (grey luminance, or the styles recoloured, under ``preserve_color``)."""
         content = self.content_at(size)
-        edge = style_edge(size, self.plan.style_scale)
-        styles = [to_tensor(resize_longest(image, edge)) for image in self.styles]
+        scale = self.plan.style_scale
+        styles = [to_tensor(resize_longest(image, style_edge(size, scale, max(image.size)))) for image in self.styles]
         if self.plan.preserve_color == "histogram":
             styles = [colour.match_colours(style, content) for style in styles]
         elif self.plan.preserve_color == "luminance":

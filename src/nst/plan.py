@@ -232,7 +232,31 @@ def _output(cfg: DictConfig, resuming: bool, folder_run: bool = False) -> Path |
     return output.absolute()
 
 
+def refinement_sizes(size: int, working: int) -> tuple[int, ...]:
+    """The scales from ``working`` up to ``size``, evenly spaced by factors of at most 2."""
+    count = math.ceil(math.log2(size / working) - 1e-9)
+    return tuple(round(working * (size / working) ** (i / count)) for i in range(count + 1))
+
+
+def _working_scales(cfg: DictConfig, size: int, steps: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The default coarse-to-fine: the look formed at ``working_size`` (``steps``), then refined upward
+    (``refine_steps`` each scale); None where it does not apply (explicit ``scales``, or small sizes)."""
+    if cfg.working_size is None or cfg.scales is not None:
+        return None
+    working = positive_int(cfg.working_size, "working_size")
+    refine = positive_int(cfg.refine_steps, "refine_steps")
+    if cfg.tile is not None and isinstance(cfg.tile, int) and not isinstance(cfg.tile, bool):
+        working = min(working, cfg.tile)  # the look is formed on the whole image, in one tile
+    if size <= working:
+        return None
+    sizes = refinement_sizes(size, working)
+    return sizes, (steps, *[refine] * (len(sizes) - 1))
+
+
 def _scales(cfg: DictConfig, size: int, steps: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    working = _working_scales(cfg, size, steps)
+    if working is not None:
+        return working
     coarse = [positive_int(v, "scales") for v in cfg.scales or []]
     if coarse and (coarse != sorted(set(coarse)) or coarse[-1] >= size):
         raise NSTError(f"scales must increase and stay below size={size}, got {coarse}")
@@ -311,7 +335,7 @@ def _geometry(cfg: DictConfig) -> tuple[tuple[int, ...], tuple[int, ...], Backbo
     """Scales and their steps (tiling included), the backbone and its layers, the smallest size they allow."""
     size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
     sizes, all_steps = _scales(cfg, size, steps)
-    sizes, all_steps = tiled_sizes(cfg.tile, sizes, all_steps, scales_given=bool(cfg.scales))
+    sizes, all_steps = tiled_sizes(cfg.tile, sizes, all_steps, scales_given=len(sizes) > 1)
     backbone = backbone_plan(cfg.backbone)
     content_layers, style_layers = _layers(cfg, backbone)
     smallest = min_input_size(content_layers + style_layers, backbone.arch)
@@ -350,6 +374,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     weights = {
         k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
     }
+    weights["style_weight"] *= non_negative(cfg.strength, "strength")  # the knob: x the calibrated weight
     style_scale = non_negative(cfg.style_scale, "style_scale")
     preserve_color = _preserve_color(cfg)
     styles, style_blend, style_masks = _styles(cfg)

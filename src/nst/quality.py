@@ -50,3 +50,30 @@ def gram_distances(encoder: nn.Module, image: torch.Tensor, reference: torch.Ten
 def mean_gram_distance(distances: dict[str, float], layers: Sequence[str] | None = None) -> float:
     names = list(layers or distances)
     return sum(distances[name] for name in names) / len(names)
+
+
+# The look (make look): what a result keeps of the photo and takes from the painting, scored by a
+# network the run did not use. Gatys et al.'s style layers for the style, relu4_2 for the content.
+LOOK_STYLE_LAYERS = GRAM_EVAL_LAYERS
+LOOK_CONTENT_LAYER = "relu4_2"
+
+
+@torch.no_grad()
+def style_ratio(encoder: nn.Module, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> float:
+    """The result's mean Gram distance to the style over the content photo's own distance to it.
+
+    1 = no closer to the style than the photo; 0 = the style's statistics exactly (at
+    ``LOOK_STYLE_LAYERS``, which ``encoder`` must return).
+    """
+    result = mean_gram_distance(gram_distances(encoder, image, style), LOOK_STYLE_LAYERS)
+    photo = mean_gram_distance(gram_distances(encoder, content, style), LOOK_STYLE_LAYERS)
+    return result / photo
+
+
+@torch.no_grad()
+def content_similarity(encoder: nn.Module, image: torch.Tensor, content: torch.Tensor) -> float:
+    """Cosine similarity of the result's and the photo's ``LOOK_CONTENT_LAYER`` activations (1 = the
+    photo's features; the two images must have the same shape)."""
+    ours = encoder(image)[LOOK_CONTENT_LAYER].flatten().float()
+    theirs = encoder(content)[LOOK_CONTENT_LAYER].flatten().float()
+    return float(F.cosine_similarity(ours, theirs, dim=0))

@@ -1,0 +1,235 @@
+"""`make look`: is a default run clearly stylised, with the subject kept, and the same at every size?
+
+Runs every pair (a photograph x a painting or a photographed texture) at each size with each variant
+(``new``: today's defaults; ``old``: the defaults before the calibrated look, ``style_weight=1
+working_size=null``), each run a ``python -m nst`` subprocess into ``--runs`` (resumable: a finished
+run is not run again), then scores every result with a network the run did not use (``vgg16_hed``
+for ``vgg19`` runs, else ``vgg19``), all at 256 px (a larger result is downsampled first):
+
+* style ratio: the mean relative Gram distance to the style (relu1_1..relu5_1) over the content
+  photo's own (1 = no closer to the style than the photo, 0 = the style's statistics);
+* content similarity: the cosine of the relu4_2 activations with the photo's (1 = the photo).
+
+Targets (issue "The look"): style ratio <= 0.40 and content similarity >= 0.60 at every size, and the
+512 / 1024 px results within +-0.10 of the 256 px result in both. Writes ``look.md`` and ``look.json``
+to ``--out`` and one figure per size pair (old and new, every size shown at the same display size).
+
+    python experiments/look/look.py                                 # 8 pairs, 256 px, new vs old
+    python experiments/look/look.py --sizes 256,512 --pairs 0,3     # some pairs at two sizes
+    python experiments/look/look.py --variant w20="style_weight=20" --variants w20 --sizes 256
+
+Half the pairs use photographs that ship with scikit-image (``pip install scikit-image``; ``make
+look`` installs it): images that no default was tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from nst import assets
+from nst.backbones import build_encoder
+from nst.config import compose
+from nst.images import read_image, resize_longest, style_edge, to_tensor
+from nst.plan import backbone_plan
+from nst.quality import LOOK_CONTENT_LAYER, LOOK_STYLE_LAYERS, content_similarity, style_ratio
+
+SCORE_SIZE = 256
+TARGET_STYLE, TARGET_CONTENT, TARGET_DRIFT = 0.40, 0.60, 0.10
+# Photographs (town, bridge, portrait, cat, motorcycle, still life, rocket) x paintings and two
+# photographed textures (stained tissue, the Hubble deep field). "skimage:" images are held out.
+PAIRS = (
+    ("tubingen", "starry_night"),
+    ("golden_gate", "the_scream"),
+    ("skimage:astronaut.png", "picasso_selfport1907"),
+    ("skimage:chelsea.png", "skimage:ihc.png"),
+    ("skimage:motorcycle_left.png", "skimage:hubble_deep_field.jpg"),
+    ("skimage:coffee.png", "seated_nude"),
+    ("skimage:rocket.jpg", "frida_kahlo"),
+    ("tubingen", "escher_sphere"),
+)
+VARIANTS = {"new": "", "old": "style_weight=1 working_size=null"}
+
+
+@dataclass(frozen=True)
+class Job:
+    pair: int
+    size: int
+    variant: str
+
+    def name(self) -> str:
+        content, style = (Path(p.split(":")[-1]).stem for p in PAIRS[self.pair])
+        return f"{self.pair}_{content}__{style}"
+
+    def folder(self, runs: Path) -> Path:
+        return runs / str(self.size) / self.variant / self.name()
+
+
+def image_path(name: str, cache: Path) -> Path:
+    """A manifest name's file, or a scikit-image sample copied once into ``cache``."""
+    if not name.startswith("skimage:"):
+        return assets.resolve(name)
+    target = cache / name.split(":", 1)[1]
+    if not target.exists():
+        try:
+            import skimage.data
+        except ImportError:
+            sys.exit("look.py: the held-out photographs come with scikit-image: pip install scikit-image")
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(skimage.data.__file__).parent / target.name, target)
+    return target
+
+
+def run(job: Job, runs: Path, cache: Path, threads: int, extra: list[str]) -> Path:
+    """The job's result (run now unless its folder already holds one)."""
+    folder = job.folder(runs)
+    if (folder / "result.png").exists():
+        return folder
+    content, style = (image_path(p, cache) for p in PAIRS[job.pair])
+    overrides = VARIANTS[job.variant].split() + extra
+    command = [sys.executable, "-m", "nst", f"content='{content}'", f"style='{style}'", f"size={job.size}"]
+    command += [*overrides, "progress_bar=false", "image_every=0", "checkpoint_every=0"]
+    command += [f"hydra.run.dir='{folder}'"]
+    print(f"run {job.size} px {job.variant:>5} {job.name()}", flush=True)
+    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"look.py: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return folder
+
+
+class Judge:
+    """Scores results at 256 px with a backbone the runs did not use."""
+
+    def __init__(self, run_backbone: str) -> None:
+        self.name = "vgg16_hed" if run_backbone == "vgg19" else "vgg19"
+        plan = backbone_plan(compose([f"backbone={self.name}", "backbone.precision=fp32"]).backbone)
+        layers = list(dict.fromkeys([*LOOK_STYLE_LAYERS, LOOK_CONTENT_LAYER]))
+        self.encoder = build_encoder(plan, layers).eval()
+
+    @torch.no_grad()
+    def score(self, result: Path, content: Path, style: Path) -> dict[str, float]:
+        image = resize_longest(Image.open(result).convert("RGB"), SCORE_SIZE)
+        photo = read_image(content).resize(image.size, Image.Resampling.LANCZOS)
+        painting = read_image(style)
+        painting = resize_longest(painting, style_edge(SCORE_SIZE, 1.0, max(painting.size)))
+        x, c, s = to_tensor(image), to_tensor(photo), to_tensor(painting)
+        return {
+            "style_ratio": round(style_ratio(self.encoder, x, c, s), 4),
+            "content_similarity": round(content_similarity(self.encoder, x, c), 4),
+        }
+
+
+def verdicts(rows: list[dict]) -> None:
+    """Each row gets its drift from the same pair and variant at 256 px, and pass/fail on the targets."""
+    base = {(r["pair"], r["variant"]): r for r in rows if r["size"] == SCORE_SIZE}
+    for row in rows:
+        ref = base.get((row["pair"], row["variant"]))
+        row["style_drift"] = round(row["style_ratio"] - ref["style_ratio"], 4) if ref else None
+        row["content_drift"] = round(row["content_similarity"] - ref["content_similarity"], 4) if ref else None
+        ok = row["style_ratio"] <= TARGET_STYLE and row["content_similarity"] >= TARGET_CONTENT
+        drifts = [d for d in (row["style_drift"], row["content_drift"]) if d is not None]
+        row["meets_targets"] = ok and all(abs(d) <= TARGET_DRIFT for d in drifts)
+
+
+def markdown(rows: list[dict], judge: str) -> str:
+    lines = [
+        f"Scored at {SCORE_SIZE} px by {judge}. Targets: style ratio <= {TARGET_STYLE}, content similarity "
+        f">= {TARGET_CONTENT}; drift (vs the same pair at {SCORE_SIZE} px) within +-{TARGET_DRIFT}.",
+        "",
+        "| pair | size | variant | style ratio | content similarity | style drift | content drift | s | ok |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        drift = [f"{d:+.3f}" if d is not None else "" for d in (r["style_drift"], r["content_drift"])]
+        lines.append(
+            f"| {r['name']} | {r['size']} | {r['variant']} | {r['style_ratio']:.3f} | "
+            f"{r['content_similarity']:.3f} | {drift[0]} | {drift[1]} | {r['seconds']:.0f} | "
+            f"{'yes' if r['meets_targets'] else '**no**'} |"
+        )
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == variant]
+        passed = sum(r["meets_targets"] for r in mine)
+        lines.append(f"\n{variant}: {passed} of {len(mine)} results meet the targets.")
+    return "\n".join(lines) + "\n"
+
+
+def figure(jobs: list[Job], runs: Path, out: Path, height: int = 192) -> None:
+    """One row per pair and variant: the result at each size, all shown at the same height."""
+    sizes = sorted({j.size for j in jobs})
+    rows = sorted({(j.pair, j.variant) for j in jobs})
+    width = int(height * 1.5)
+    sheet = Image.new("RGB", (120 + width * len(sizes), 24 + height * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, size in enumerate(sizes):
+        draw.text((120 + column * width + 4, 6), f"{size} px", fill="black")
+    for r, (pair, variant) in enumerate(rows):
+        draw.text((4, 24 + r * height + height // 2), f"{pair} {variant}", fill="black")
+        for column, size in enumerate(sizes):
+            result = Job(pair, size, variant).folder(runs) / "result.png"
+            if result.exists():
+                tile = Image.open(result).convert("RGB")
+                tile.thumbnail((width - 4, height - 4), Image.Resampling.LANCZOS)
+                sheet.paste(tile, (120 + column * width, 24 + r * height))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, quality=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="256", help="comma-separated sizes (default 256)")
+    parser.add_argument("--variants", default="new,old", help="comma-separated variant names")
+    parser.add_argument("--variant", action="append", default=[], help="NAME=OVERRIDES adds a variant")
+    parser.add_argument("--pairs", default=None, help="comma-separated pair indices (default: all)")
+    parser.add_argument("--args", default="", help="overrides for every run (e.g. backbone=vgg16_hed)")
+    parser.add_argument("--runs", type=Path, default=Path("multirun/look"))
+    parser.add_argument("--out", type=Path, default=Path("multirun/look/report"))
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--score-only", action="store_true", help="score the finished runs, run nothing")
+    args = parser.parse_args()
+    for spec in args.variant:
+        name, _, overrides = spec.partition("=")
+        VARIANTS[name] = overrides
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"look.py: unknown variant {unknown[0]} (known: {', '.join(VARIANTS)}; --variant NAME=...)")
+    pairs = [int(i) for i in args.pairs.split(",")] if args.pairs else list(range(len(PAIRS)))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    jobs = [Job(p, s, v) for s in sizes for v in variants for p in pairs]
+    cache = args.runs / "inputs"
+    for job in jobs:
+        if not args.score_only:
+            run(job, args.runs, cache, args.threads, args.args.split())
+    judge = Judge(compose(args.args.split()).backbone.name)
+    rows = []
+    for job in jobs:
+        folder = job.folder(args.runs)
+        if not (folder / "result.png").exists():
+            continue
+        metrics = json.loads((folder / "metrics.json").read_text())
+        content, style = (image_path(p, cache) for p in PAIRS[job.pair])
+        scores = judge.score(folder / "result.png", content, style)
+        rows.append(
+            {"pair": job.pair, "name": job.name(), "size": job.size, "variant": job.variant, **scores}
+            | {"seconds": metrics["wall_seconds"], "style_weight": metrics.get("style_weight")}
+        )
+    verdicts(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "look.json").write_text(json.dumps(rows, indent=1))
+    (args.out / "look.md").write_text(markdown(rows, judge.name))
+    figure(jobs, args.runs, args.out / "look.jpg")
+    print(markdown(rows, judge.name))
+
+
+if __name__ == "__main__":
+    main()
