@@ -57,7 +57,7 @@ PAIRS = (
     ("skimage:rocket.jpg", "frida_kahlo"),
     ("tubingen", "escher_sphere"),
 )
-VARIANTS = {"new": "", "old": "style_weight=1 working_size=null"}
+VARIANTS = {"new": "", "old": "style_weight=1 working_size=null balance=fixed"}
 
 
 @dataclass(frozen=True)

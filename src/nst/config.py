@@ -33,6 +33,7 @@ class BackboneConfig:
     seed: int | None = None  # random only: the weights' seed
     pooling: str = MISSING  # max | avg
     precision: str = MISSING  # the VGG's arithmetic: fp32 | bf16
+    balance_reference: float | None = None  # balance=auto: S0 / C0 of the calibration pair (nst.balance)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Config:
     content_weight: float = MISSING
     style_weight: float = MISSING
     strength: float = MISSING
+    balance: str = MISSING
     tv_weight: float = MISSING
     range_weight: float = MISSING
     log_every: int = MISSING

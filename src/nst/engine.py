@@ -22,6 +22,7 @@ from pytorch_lightning.plugins.environments import LightningEnvironment
 
 from nst import checkpoint, record
 from nst.backbones import build_encoder, native_bf16, resolve_precision
+from nst.balance import balance_factor
 from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import RunState, StopFlag
 from nst.devices import claim_gpu
@@ -111,6 +112,8 @@ class Run:
                 file=sys.stderr,
             )
         self.encoder = encoder or build_encoder(plan.backbone, plan.layers)
+        self.balance = balance_factor(plan, self.sources, self.encoder)  # balance=auto: x style weight
+        self.plan = plan = replace(plan, style_weight=plan.style_weight * self.balance)
         self.progress = progress  # a folder run: (label, steps of earlier images, steps of all images)
         self.state = state or RunState(config=plan.config)
         self.started = time.perf_counter()
@@ -273,7 +276,8 @@ class Run:
             save_image(shown, self.plan.output)
         data = record.build(
             self.plan, self.state, losses, status=status, image=path, device=device,
-            wall_seconds=self.wall_seconds(), start_mb=self.start_mb, estimate_mb=self.estimate_mb, **extra,
+            wall_seconds=self.wall_seconds(), start_mb=self.start_mb, estimate_mb=self.estimate_mb,
+            balance_factor=round(self.balance, 5), **extra,
         )  # fmt: skip
         record.write(self.out_dir, data)
         return data

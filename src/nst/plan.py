@@ -58,6 +58,7 @@ class BackbonePlan:
     seed: int
     pooling: str  # max | avg
     precision: str  # the VGG's arithmetic: fp32 | bf16 | auto (bf16 where the hardware has it)
+    balance_reference: float | None = None  # S0 / C0 of the pair style_weight was calibrated on (nst.balance)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Plan:
     style_layers: tuple[str, ...]  # canonical names; empty without a style image
     content_weight: float
     style_weight: float
+    balance: str  # auto: the style weight scaled per pair (nst.balance) | fixed: the raw weights
     tv_weight: float
     range_weight: float
     seed: int
@@ -158,6 +160,7 @@ def backbone_plan(node: DictConfig) -> BackbonePlan:
         seed=int(node.seed or 0),
         pooling=one_of(node.pooling, "backbone.pooling", ("max", "avg")),
         precision=one_of(node.precision, "backbone.precision", PRECISIONS),
+        balance_reference=None if node.balance_reference is None else non_negative(node.balance_reference, "backbone.balance_reference") or None,
     )
 
 
@@ -401,6 +404,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         steps=all_steps,
         style_scale=style_scale,
         preserve_color=preserve_color,
+        balance=one_of(cfg.balance, "balance", ("auto", "fixed")),
         content_layers=content_layers,
         style_layers=style_layers,
         **weights,

@@ -1,0 +1,60 @@
+"""balance=auto: the style weight scaled per pair by the photo's own distance to the style (nst.balance)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import plan
+from nst.backbones import build_encoder
+from nst.balance import balance_factor
+from nst.images import Sources
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A smooth 'photo', a slightly perturbed copy of it and an unrelated noise 'painting'."""
+    folder = tmp_path_factory.mktemp("balance")
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 64)[None, :, None] * np.ones((48, 64, 3)) * [1.0, 0.6, 0.3]
+    photo = ramp + rng.normal(0, 8, ramp.shape)
+    near = photo + rng.normal(0, 12, ramp.shape)
+    far = rng.integers(0, 255, ramp.shape)
+    paths = {}
+    for name, array in (("photo", photo), ("near", near), ("far", far)):
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(np.clip(array, 0, 255).astype(np.uint8)).save(paths[name])
+    return paths
+
+
+def factor(tmp_path, *overrides):
+    planned = plan("backbone=random", "size=64", "backbone.balance_reference=1", *overrides, out_dir=tmp_path)
+    return balance_factor(planned, Sources(planned), build_encoder(planned.backbone, planned.layers))
+
+
+def test_a_photo_far_from_its_style_gets_less_style_weight(tmp_path, images):
+    near = factor(tmp_path, f"content={images['photo']}", f"style={images['near']}")
+    far = factor(tmp_path, f"content={images['photo']}", f"style={images['far']}")
+    assert far > 0 and near > 50 * far, (near, far)  # measured near / far: 527 (random VGG-19 features)
+    # The reference is where nothing changes: R = S0 / C0 of a pair gives that pair a factor of 1.
+    reference = 1 / far
+    assert factor(
+        tmp_path, f"content={images['photo']}", f"style={images['far']}", f"backbone.balance_reference={reference}"
+    ) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["balance=fixed"],  # raw weights
+        ["style=null"],  # reconstruction: nothing to balance
+        ["content=null"],  # texture synthesis
+        ["backbone.balance_reference=null"],  # a backbone without a calibration pair
+    ],
+)
+def test_the_factor_is_one_where_balance_does_not_apply(tmp_path, images, overrides):
+    base = [f"content={images['photo']}", f"style={images['far']}"]
+    assert factor(tmp_path, *base, *overrides) == 1.0
+
+
+def test_the_photo_as_its_own_style_is_left_alone(tmp_path, images):
+    assert factor(tmp_path, f"content={images['photo']}", f"style={images['photo']}") == 1.0
