@@ -220,6 +220,7 @@ class Run:
             state.step_in_scale += trainer.global_step
             state.evaluations += module.evaluations
             state.step_seconds += monitor.step_seconds
+            state.step_evaluations += monitor.step_evaluations
             self.budget_spent = self.budget_spent or monitor.out_of_time_seen
 
     def fit_scale(self, stop: StopFlag) -> None:

@@ -33,14 +33,12 @@ def build(
     **extra: Any,
 ) -> dict[str, Any]:
     """metrics.json's content: status, progress, final losses, the inputs and the settings that matter."""
-    times = state.step_seconds
     return {
         "status": status,
         "steps": state.steps_done,
         "evaluations": state.evaluations,
         "wall_seconds": round(wall_seconds, 3),
-        "seconds_per_step": round(statistics.median_high(times), 5) if times else None,
-        "seconds_per_evaluation": round(sum(times) / max(state.evaluations, 1), 5),
+        **per_step_seconds(state),
         **losses.numbers(),
         "backbone": plan.backbone.name,
         "size": plan.size,
@@ -68,6 +66,19 @@ def build(
         "slurm_job_id": slurm_job_id(),
         **extra,
     }
+
+
+def per_step_seconds(state: RunState) -> dict[str, float | None]:
+    """``seconds_per_step`` and ``seconds_per_evaluation``: both medians over the steps this process
+    ran (a step's time over its evaluations for the second), so a slow first step or a resume moves
+    neither, and they are equal when every step is one evaluation."""
+    times, counts = state.step_seconds, state.step_evaluations
+    per_evaluation = [seconds / n for seconds, n in zip(times, counts) if n > 0]
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median_high(values), 5) if values else None
+
+    return {"seconds_per_step": median(times), "seconds_per_evaluation": median(per_evaluation)}
 
 
 def slurm_job_id() -> str | None:
