@@ -99,6 +99,23 @@ def test_a_sweep_over_image_paths_names_its_jobs_and_tables_every_one(tmp_path):
                                                        ("1_content=broken", "failed")]  # fmt: skip
     assert rows[1]["error"].startswith("not an image") and rows[1]["error"].endswith("broken.jpg")
     assert rows[0]["overrides"] == f"content={photos / 'photo@2x.jpg'}"
+    hparams = _tensorboard_hparams(sweep / "0_content=photo_2x" / "tb")  # the swept key, as run
+    assert hparams["override/content"] == str(photos / "photo@2x.jpg") and "override/size" not in hparams
+    assert hparams["backbone/precision"] in ("fp32", "bf16")  # what ran, not auto
+
+
+def _tensorboard_hparams(tb):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(tb))
+    events.Reload()
+    for raw in events.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("session_start_info"):
+            values = data.session_start_info.hparams.items()
+            return {key: getattr(value, value.WhichOneof("kind")) for key, value in values}
+    raise AssertionError(f"no hparams in {tb}")
 
 
 def test_a_sweep_refused_while_composing_leaves_no_folder(tmp_path):

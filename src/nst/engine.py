@@ -362,7 +362,7 @@ def run(
             ended = {"ended_by": "time_budget"} if current.budget_spent else {}
             data = current.finish("completed", current.image_now(), **ended)
             current.log_final_image()
-            record.log_hparams(current.logger, plan, data)
+            record.log_hparams(current.logger, current.plan, data)  # precision as it ran
             (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight
         except (Interrupted, Diverged) as error:
             raise current.stopped(error) from None

@@ -91,11 +91,29 @@ def write(out_dir: Path, data: dict[str, Any]) -> Path:
     return write_json(out_dir / METRICS, data)
 
 
+def job_overrides() -> dict[str, str]:
+    """The overrides that tell this job from its sweep's others (the swept keys, every override of a
+    single run), as ``override/KEY``: a group choice such as ``layer_group`` is no config value."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from nst.rundir import swept_keys
+
+    if not HydraConfig.initialized():  # nst.stylize, a script: no command line
+        return {}
+    hydra_cfg = HydraConfig.get()
+    pairs = [str(o).split("=", 1) for o in hydra_cfg.overrides.task if "=" in str(o)]
+    swept = swept_keys(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    return {f"override/{k}": v for k, v in pairs if not swept or k in swept}
+
+
 def log_hparams(logger: TensorBoardLogger, plan: Plan, data: dict[str, Any]) -> None:
-    """The resolved config beside the final losses, for TensorBoard's HPARAMS tab."""
+    """The config as it ran (``backbone.precision`` resolved: fp32 or bf16, not auto) and the job's
+    overrides beside the final losses, for TensorBoard's HPARAMS tab."""
     config = OmegaConf.to_container(OmegaConf.create(plan.config))
+    config["backbone"]["precision"] = plan.backbone.precision  # type: ignore[index]
     final = {f"final/{k}": v for k, v in data["loss"].items()} | {"final/wall_seconds": data["wall_seconds"]}
-    logger.log_hyperparams(config, final)
+    logger.log_hyperparams(config | job_overrides(), final)
     logger.finalize("success")
     # Lightning writes hparams.yaml once, at the first save, while still empty: the resolved config instead.
     write_text(Path(logger.log_dir) / "hparams.yaml", plan.config)

@@ -51,7 +51,7 @@ def _label(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "_"
 
 
-def _swept_keys(sweep_dir: object) -> set[str] | None:
+def swept_keys(sweep_dir: object) -> set[str] | None:
     """The keys the sweep varies (its multirun.yaml), or None where that cannot be read."""
     from nst.sweep import swept_overrides  # Hydra's parser: loaded only in a sweep
 
@@ -66,7 +66,7 @@ def job_name(num: object, overrides: object = None, sweep_dir: object = None) ->
     the swept keys with their values (every override if the sweep varies none); paths by their file
     stem, odd characters as ``_``, at most ``JOB_NAME_CHARS`` characters."""
     pairs = [str(o).split("=", 1) for o in (overrides or []) if "=" in str(o)]  # type: ignore[union-attr]
-    swept = _swept_keys(sweep_dir) if sweep_dir not in (None, "") else None
+    swept = swept_keys(sweep_dir) if sweep_dir not in (None, "") else None
     shown = [(k, v) for k, v in pairs if swept is None or k in swept] or pairs
     text = ",".join(f"{re.sub(r'[^A-Za-z0-9_.]+', '_', k.lstrip('+~'))}={_label(v)}" for k, v in shown)
     return f"{num}_{text}"[:JOB_NAME_CHARS].rstrip(",=") if text else str(num)
