@@ -47,13 +47,15 @@ def plan(*overrides: str, out_dir: Path):
 @pytest.fixture(scope="session")
 def tiny_encoder():
     """``tiny_encoder(layers)``: a random VGG-16 truncated after ``layers``: milliseconds, no weights file."""
+    import torch
+
     from nst.backbones import random_vgg_params
     from nst.encoder import VGGEncoder
 
     params = random_vgg_params("vgg16", seed=0)
 
-    def make(layers=("relu1_1", "relu2_1"), preprocessing="imagenet"):
-        return VGGEncoder("vgg16", params, preprocessing, list(layers))
+    def make(layers=("relu1_1", "relu2_1"), preprocessing="imagenet", dtype=None):
+        return VGGEncoder("vgg16", params, preprocessing, list(layers), dtype=dtype or torch.float32)
 
     return make
 

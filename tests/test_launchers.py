@@ -173,8 +173,9 @@ def test_a_failed_job_does_not_stop_the_sweep(tmp_path):
     done = nst_multirun("style=null", "steps=2", "size=4,32", "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert done.returncode == 2
     assert "nst: error: size 4 is too small" in done.stderr and "Traceback" not in done.stderr
-    (data,) = jobs(tmp_path / "sweep").values()  # the job after the failed one still ran
-    assert data["status"] == "completed" and data["size"] == 32
+    failed, data = (jobs(tmp_path / "sweep")[name] for name in ("0_size=4", "1_size=32"))
+    assert failed["status"] == "failed" and failed["error"].startswith("size 4 is too small")  # and why
+    assert data["status"] == "completed" and data["size"] == 32  # the job after the failed one still ran
     assert "sweep: 1 of 2 jobs completed" in done.stderr
 
 

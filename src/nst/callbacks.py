@@ -94,7 +94,9 @@ class RunMonitor(pl.Callback):
         self.out_of_time = out_of_time
         self.out_of_time_seen = False  # the time budget ended this fit
         self.step_seconds: list[float] = []
+        self.step_evaluations: list[int] = []  # the loss evaluations of each step (a line search: 1-3)
         self._started = 0.0
+        self._evaluations = 0
 
     def step(self, trainer: pl.Trainer) -> int:
         return self.step_offset + trainer.global_step
@@ -102,12 +104,14 @@ class RunMonitor(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # type: ignore[override]
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
+        self._evaluations = pl_module.evaluations
         self._started = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
         self.step_seconds.append(time.perf_counter() - self._started)
+        self.step_evaluations.append(pl_module.evaluations - self._evaluations)
         step = self.step(trainer)
         if self.log_every and step % self.log_every == 0 and trainer.logger is not None:
             terms = pl_module.last_terms.flat()  # one host read for all terms (one GPU sync, not one each)

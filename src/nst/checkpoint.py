@@ -31,6 +31,7 @@ class RunState:
     evaluations: int = 0
     wall_seconds: float = 0.0  # optimisation time before this process (a resume adds to it)
     step_seconds: list[float] = field(default_factory=list)  # this process's step times
+    step_evaluations: list[int] = field(default_factory=list)  # and each of those steps' evaluations
     # A tiled scale (nst.tiled): `image` is the canvas, these say where in the grid the run is.
     tile_index: int = 0  # the tile being optimised (tiles before it are in the canvas)
     tile_image: torch.Tensor | None = None  # that tile's pixels mid-optimisation (None: not started)
@@ -41,7 +42,8 @@ class RunState:
         return to_cpu({name: getattr(self, name) for name in SAVED})
 
 
-SAVED = tuple(f.name for f in fields(RunState) if f.name != "step_seconds")  # times stay per process
+PER_PROCESS = ("step_seconds", "step_evaluations")  # times stay per process
+SAVED = tuple(f.name for f in fields(RunState) if f.name not in PER_PROCESS)
 OPTIONAL = ("tile_index", "tile_image", "tile_losses")  # absent from checkpoints written before tiles
 
 

@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from nst import config
 from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError
+from nst.files import write_json
 from nst.plan import Plan, make_plan
 from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
 
@@ -111,11 +112,30 @@ def _remove_made_folder(out_dir: Path) -> None:
             break
 
 
+def _drop_refused_sweep() -> None:
+    """A sweep refused before its first job ran (a typo in a swept key, sizee=1,2; no sbatch) leaves
+    no folder holding only the multirun.yaml that Hydra wrote first."""
+    from nst.sweep import STARTED
+
+    for sweep_dir in STARTED:
+        if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml"}:
+            _remove_made_folder(sweep_dir.absolute())
+
+
+def _record_failure(out_dir: Path, message: str, code: int) -> None:
+    """A sweep's job that failed on its input keeps its folder, with metrics.json saying why: the
+    sweep table lists it as failed, not missing."""
+    with contextlib.suppress(NSTError):
+        write_json(out_dir / METRICS, {"status": "failed", "error": message, "exit_code": code})
+
+
 @hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
 def job(cfg: DictConfig) -> float | None:
-    out_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir).absolute()
     made_by_hydra = _only_hydra_files(out_dir)
-    code = 0
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    code, message, label = 0, "", "error"
     try:
         return run_job(cfg, out_dir)
     except NSTError as err:
@@ -128,16 +148,18 @@ def job(cfg: DictConfig) -> float | None:
         message, code, label = config.error_line(err), EXIT_BAD_INPUT, "error"
     finally:
         # A run that never started (bad input) or that continued another folder (resume=) leaves
-        # no empty dated folder behind.
+        # no empty dated folder behind; a sweep's job that never started keeps its folder and why.
         if (
             made_by_hydra
             and (code == EXIT_BAD_INPUT or cfg.resume)
             and _only_hydra_files(out_dir, any_log=True)
         ):
-            _remove_made_folder(out_dir)
+            if multirun and code == EXIT_BAD_INPUT and not cfg.resume:
+                _record_failure(out_dir, message, code)
+            else:
+                _remove_made_folder(out_dir)
     logging.getLogger("nst.file").info(f"nst: {label}: {message}")
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN and code < 128:  # an error, not a stop: the other jobs go on
+    if multirun and code < 128:  # an error, not a stop: the other jobs go on
         print(f"nst: {label}: {message}", file=sys.stderr, flush=True)
         raise JobFailed(message, code, str(hydra_cfg.sweep.dir))
     fail(message, code, label)
@@ -170,10 +192,12 @@ def main() -> None:
             print(f"sweep: {report(Path(err.sweep_dir))}", file=sys.stderr)
         sys.exit(err.exit_code)
     except NSTError as err:  # a launcher's start-up check (hydra/launcher=slurm without SLURM)
+        _drop_refused_sweep()
         if "debug=true" in sys.argv[1:]:
             raise
         fail(str(err), err.exit_code, err.label)
     except (HydraException, OmegaConfBaseException) as err:
+        _drop_refused_sweep()
         if "debug=true" in sys.argv[1:]:
             raise
         fail(config.error_line(err), EXIT_BAD_INPUT)

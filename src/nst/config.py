@@ -16,7 +16,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from nst.rundir import run_name
+from nst.rundir import job_name, run_name
 
 # The repository's conf/, reached through the package (src/nst/conf links to it; a wheel holds a copy).
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -103,10 +103,12 @@ class Config:
 
 
 def register() -> None:
-    """The schema and the run-folder name resolver, before Hydra composes."""
+    """The schema and the run and sweep-job folder name resolvers, before Hydra composes."""
     ConfigStore.instance().store(name="nst_schema", node=Config)
     if not OmegaConf.has_resolver("nst_run_name"):
         OmegaConf.register_new_resolver("nst_run_name", run_name)
+    if not OmegaConf.has_resolver("nst_job_name"):
+        OmegaConf.register_new_resolver("nst_job_name", job_name)
 
 
 def validated(cfg: DictConfig | dict | str) -> DictConfig:

@@ -223,6 +223,7 @@ class Run:
             state.step_in_scale += trainer.global_step
             state.evaluations += module.evaluations
             state.step_seconds += monitor.step_seconds
+            state.step_evaluations += monitor.step_evaluations
             self.budget_spent = self.budget_spent or monitor.out_of_time_seen
 
     def fit_scale(self, stop: StopFlag) -> None:
@@ -365,7 +366,7 @@ def run(
             ended = {"ended_by": "time_budget"} if current.budget_spent else {}
             data = current.finish("completed", current.image_now(), **ended)
             current.log_final_image()
-            record.log_hparams(current.logger, plan, data)
+            record.log_hparams(current.logger, current.plan, data)  # precision as it ran
             (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight
         except (Interrupted, Diverged) as error:
             raise current.stopped(error) from None

@@ -33,14 +33,12 @@ def build(
     **extra: Any,
 ) -> dict[str, Any]:
     """metrics.json's content: status, progress, final losses, the inputs and the settings that matter."""
-    times = state.step_seconds
     return {
         "status": status,
         "steps": state.steps_done,
         "evaluations": state.evaluations,
         "wall_seconds": round(wall_seconds, 3),
-        "seconds_per_step": round(statistics.median_high(times), 5) if times else None,
-        "seconds_per_evaluation": round(sum(times) / max(state.evaluations, 1), 5),
+        **per_step_seconds(state),
         **losses.numbers(),
         "backbone": plan.backbone.name,
         "size": plan.size,
@@ -72,6 +70,19 @@ def build(
     }
 
 
+def per_step_seconds(state: RunState) -> dict[str, float | None]:
+    """``seconds_per_step`` and ``seconds_per_evaluation``: both medians over the steps this process
+    ran (a step's time over its evaluations for the second), so a slow first step or a resume moves
+    neither, and they are equal when every step is one evaluation."""
+    times, counts = state.step_seconds, state.step_evaluations
+    per_evaluation = [seconds / n for seconds, n in zip(times, counts) if n > 0]
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median_high(values), 5) if values else None
+
+    return {"seconds_per_step": median(times), "seconds_per_evaluation": median(per_evaluation)}
+
+
 def slurm_job_id() -> str | None:
     """The SLURM job this run is (``123_4`` for an array task, as squeue shows it), or None."""
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
@@ -82,11 +93,29 @@ def write(out_dir: Path, data: dict[str, Any]) -> Path:
     return write_json(out_dir / METRICS, data)
 
 
+def job_overrides() -> dict[str, str]:
+    """The overrides that tell this job from its sweep's others (the swept keys, every override of a
+    single run), as ``override/KEY``: a group choice such as ``layer_group`` is no config value."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from nst.rundir import swept_keys
+
+    if not HydraConfig.initialized():  # nst.stylize, a script: no command line
+        return {}
+    hydra_cfg = HydraConfig.get()
+    pairs = [str(o).split("=", 1) for o in hydra_cfg.overrides.task if "=" in str(o)]
+    swept = swept_keys(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    return {f"override/{k}": v for k, v in pairs if not swept or k in swept}
+
+
 def log_hparams(logger: TensorBoardLogger, plan: Plan, data: dict[str, Any]) -> None:
-    """The resolved config beside the final losses, for TensorBoard's HPARAMS tab."""
+    """The config as it ran (``backbone.precision`` resolved: fp32 or bf16, not auto) and the job's
+    overrides beside the final losses, for TensorBoard's HPARAMS tab."""
     config = OmegaConf.to_container(OmegaConf.create(plan.config))
+    config["backbone"]["precision"] = plan.backbone.precision  # type: ignore[index]
     final = {f"final/{k}": v for k, v in data["loss"].items()} | {"final/wall_seconds": data["wall_seconds"]}
-    logger.log_hyperparams(config, final)
+    logger.log_hyperparams(config | job_overrides(), final)
     logger.finalize("success")
     # Lightning writes hparams.yaml once, at the first save, while still empty: the resolved config instead.
     write_text(Path(logger.log_dir) / "hparams.yaml", plan.config)

@@ -37,6 +37,41 @@ def run_name(content: object = None, style: object = None) -> str:
     return f"{'-'.join(parts) or 'run'}_{_process_token()}"
 
 
+JOB_NAME_CHARS = 80  # a sweep job's folder name at most (the job number always fits)
+
+
+def _label(value: str) -> str:
+    """A swept value as a folder name shows it: a path by its file stem, a list element by element,
+    and nothing but ASCII letters, digits and ``_.+-``."""
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        return "+".join(_label(v) for v in text[1:-1].split(",") if v.strip())
+    if "/" in text or "\\" in text or re.search(r"\.[A-Za-z]\w{0,4}$", text):  # a path or a file name
+        text = Path(text.replace("\\", "/").rstrip("/")).stem or text
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "_"
+
+
+def swept_keys(sweep_dir: object) -> set[str] | None:
+    """The keys the sweep varies (its multirun.yaml), or None where that cannot be read."""
+    from nst.sweep import swept_overrides  # Hydra's parser: loaded only in a sweep
+
+    try:
+        return set(swept_overrides(Path(str(sweep_dir))))
+    except Exception:  # no readable multirun.yaml (or one Hydra cannot parse): name by every override
+        return None
+
+
+def job_name(num: object, overrides: object = None, sweep_dir: object = None) -> str:
+    """A sweep job's folder, one level deep: ``3_content=tubingen,seed=1``. The job number first, then
+    the swept keys with their values (every override if the sweep varies none); paths by their file
+    stem, odd characters as ``_``, at most ``JOB_NAME_CHARS`` characters."""
+    pairs = [str(o).split("=", 1) for o in (overrides or []) if "=" in str(o)]  # type: ignore[union-attr]
+    swept = swept_keys(sweep_dir) if sweep_dir not in (None, "") else None
+    shown = [(k, v) for k, v in pairs if swept is None or k in swept] or pairs
+    text = ",".join(f"{re.sub(r'[^A-Za-z0-9_.]+', '_', k.lstrip('+~'))}={_label(v)}" for k, v in shown)
+    return f"{num}_{text}"[:JOB_NAME_CHARS].rstrip(",=") if text else str(num)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -1,10 +1,11 @@
 """One table per sweep: ``python -m nst.sweep SWEEP_DIR [--sort COLUMN]``.
 
 Reads every job folder's ``.hydra/overrides.yaml`` and ``metrics.json`` (so it works whatever launched
-the jobs) and writes ``sweep.csv`` and ``sweep.md`` beside them: each job's swept overrides, status
-(completed / interrupted / diverged / write_failed / running or failed / missing), final losses, steps,
-seconds, peak memory and image. Jobs the sweep asked for (``multirun.yaml``) that have no folder yet
-are listed as missing, so a half-finished sweep shows what is left. No torch needed.
+the jobs, and finds a job folder however deep its name put it) and writes ``sweep.csv`` and ``sweep.md``
+beside them: each job's swept overrides, status (completed / interrupted / diverged / write_failed /
+failed, with the error / running or failed / missing), final losses, steps, seconds, peak memory and
+image. Jobs the sweep asked for (``multirun.yaml``) that have no folder yet are listed as missing, so a
+half-finished sweep shows what is left. No torch needed.
 Every multirun of ``python -m nst -m`` writes it when it ends (:class:`TableCallback`).
 """
 
@@ -15,6 +16,8 @@ import csv
 import io
 import itertools
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from nst.errors import NSTError
 
-COLUMNS = ("job", "overrides", "status", "loss", "content", "style", "steps", "seconds", "peak_mb", "image")
+COLUMNS = ("job", "overrides", "status", "loss", "content", "style", "steps", "seconds", "peak_mb", "image",
+           "error")  # fmt: skip
+STARTED: list[Path] = []  # the sweep folders this process began (TableCallback), for cli to tidy
 
 
-def _sweep_overrides(sweep_dir: Path) -> dict[str, list[str]]:
+def swept_overrides(sweep_dir: Path) -> dict[str, list[str]]:
     """The swept keys and their values, from the sweep's multirun.yaml (command line and sweeper)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -48,11 +53,11 @@ def _job_overrides(job_dir: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)  # type: ignore[union-attr]
 
 
-def _row(job_dir: Path, overrides: dict[str, str], swept: dict[str, list[str]]) -> dict[str, Any]:
+def _row(sweep_dir: Path, job: Path, overrides: dict[str, str], swept: dict[str, Any]) -> dict[str, Any]:
     shown = {k: overrides[k] for k in swept if k in overrides} or overrides
-    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(f"{k}={v}" for k, v in shown.items())}
+    row: dict[str, Any] = {"job": job.as_posix(), "overrides": " ".join(f"{k}={v}" for k, v in shown.items())}
     try:
-        metrics = json.loads((job_dir / "metrics.json").read_text())
+        metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
     except (OSError, ValueError):
         return row | {"status": "running or failed"}
     loss = metrics.get("loss", {})
@@ -65,17 +70,37 @@ def _row(job_dir: Path, overrides: dict[str, str], swept: dict[str, list[str]]) 
         "seconds": metrics.get("wall_seconds"),
         "peak_mb": metrics.get("peak_memory_mb"),
         "image": metrics.get("image"),
+        "error": metrics.get("error"),  # a job that failed before it ran: its one-line reason
     }
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """Every job folder under ``sweep_dir`` (one holding ``.hydra/overrides.yaml``) at any depth, as a
+    path relative to it, in job-number order: a name with slashes in it made folders within folders."""
+    found = []
+    for folder, subdirs, _files in os.walk(sweep_dir):
+        if Path(folder) != sweep_dir and os.path.isfile(os.path.join(folder, ".hydra", "overrides.yaml")):
+            found.append(Path(folder).relative_to(sweep_dir))
+            subdirs.clear()  # a job's own folders (tb/, images/) hold no other job
+        else:
+            subdirs[:] = [d for d in subdirs if not d.startswith(".")]  # .submitit/, .hydra/
+    return sorted(found, key=lambda job: _in_order(job.as_posix()))
+
+
+def _in_order(name: str) -> tuple[int, str]:
+    """Job 2 before job 10: the leading job number, then the name."""
+    number = re.match(r"\d+", name)
+    return (int(number[0]) if number else sys.maxsize, name)
 
 
 def table(sweep_dir: Path) -> list[dict[str, Any]]:
     """A row per job folder, then a row per asked-for job that has no folder."""
     if not (sweep_dir / "multirun.yaml").is_file():
         raise NSTError(f"{sweep_dir} is not a sweep folder (no multirun.yaml)")
-    swept = _sweep_overrides(sweep_dir)
-    jobs = sorted((p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=lambda p: p.name)
-    overrides = {job: _job_overrides(job) for job in jobs}  # each job's file read once
-    rows = [_row(job, overrides[job], swept) for job in jobs]
+    swept = swept_overrides(sweep_dir)
+    jobs = job_folders(sweep_dir)
+    overrides = {job: _job_overrides(sweep_dir / job) for job in jobs}  # each job's file read once
+    rows = [_row(sweep_dir, job, overrides[job], swept) for job in jobs]
     present = {tuple(sorted({k: given.get(k) for k in swept}.items())) for given in overrides.values()}
     for values in itertools.product(*swept.values()):
         combination = dict(zip(swept, values))
@@ -108,8 +133,11 @@ def write(rows: list[dict[str, Any]], sweep_dir: Path) -> tuple[Path, Path]:
 def report(sweep_dir: Path, sort: str = "job", desc: bool = False) -> str:
     """Write sweep.csv and sweep.md sorted by ``sort``; return the one-line summary."""
     rows = table(sweep_dir)
-    rows.sort(key=lambda r: (r.get(sort) is None, r.get(sort) if r.get(sort) is not None else 0),
-              reverse=desc)  # fmt: skip
+    if sort == "job":  # by job number (2 before 10), the missing last
+        rows.sort(key=lambda r: _in_order(str(r["job"])), reverse=desc)
+    else:
+        rows.sort(key=lambda r: (r.get(sort) is None, r.get(sort) if r.get(sort) is not None else 0),
+                  reverse=desc)  # fmt: skip
     csv_path, md_path = write(rows, sweep_dir)
     done = sum(1 for r in rows if r.get("status") == "completed")
     return f"{done} of {len(rows)} jobs completed; table: {md_path} and {csv_path}"
@@ -117,6 +145,9 @@ def report(sweep_dir: Path, sort: str = "job", desc: bool = False) -> str:
 
 class TableCallback(Callback):
     """Hydra callback (conf/hydra/default.yaml): every multirun ends by writing its table."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        STARTED.append(Path(str(config.hydra.sweep.dir)))  # before Hydra makes it: see cli.main
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         print(f"sweep: {report(Path(str(config.hydra.sweep.dir)))}")
