@@ -87,6 +87,12 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
         log.info(f"output:      {plan.output}")
     log.info(f"metrics:     {out_dir / METRICS}")
     log.info(f"tensorboard: tensorboard --logdir {out_dir if plan.folder_run else out_dir / 'tb'}")
+    if plan.folder_run:
+        from nst.folder import incomplete
+
+        missed = incomplete(data, out_dir)
+        if missed is not None:  # after every image: the others' results are kept
+            raise missed
     return data["loss"].get("total")  # the value a Hydra sweeper would minimise
 
 
