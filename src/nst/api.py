@@ -7,7 +7,6 @@ carrying the one line the command line would print.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,8 +15,6 @@ from typing import Any
 from omegaconf.errors import OmegaConfBaseException
 
 from nst.errors import NSTError
-
-_PLAIN = re.compile(r"[\w./@:+-]+")  # values Hydra's override grammar takes unquoted
 
 
 def _value(value: Any) -> str:
@@ -30,10 +27,10 @@ def _value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_value(v) for v in value) + "]"
+    from nst.config import plain, quote
+
     text = str(value)
-    if _PLAIN.fullmatch(text) and text not in ("null", "true", "false"):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text if plain(text) else quote(text)
 
 
 def _overrides(settings: Mapping[str, Any], prefix: str = "") -> Iterator[str]:

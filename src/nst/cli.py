@@ -150,6 +150,53 @@ def job(cfg: DictConfig) -> float | None:
     return None
 
 
+PATH_KEYS = ("content", "style", "style_masks", "output", "init.path", "resume", "backbone.weights")
+NEW_PATH_KEYS = ("output", "hydra.run.dir", "hydra.sweep.dir")  # may name what does not exist yet
+
+
+def _names_a_path(text: str, key: str, sweeping: bool) -> bool:
+    if not text or text in ("null", "true", "false") or config.plain(text):
+        return False  # Hydra reads it as it is
+    path = Path(text).expanduser()
+    if key in NEW_PATH_KEYS and "${" not in text and not ("," in text and sweeping):
+        return path.exists() or path.parent.is_dir()  # (a comma in a sweep separates its values)
+    return path.exists()
+
+
+def _quote_items(text: str, key: str, sweeping: bool) -> str:
+    """Comma-separated items (a list's, a sweep's): each longest run of them that names a path, quoted."""
+    pieces, items, start = text.split(","), [], 0
+    while start < len(pieces):
+        names = (
+            e
+            for e in range(len(pieces), start, -1)
+            if _names_a_path(",".join(pieces[start:e]), key, sweeping)
+        )
+        end = next(names, None)
+        items.append(config.quote(",".join(pieces[start:end])) if end else pieces[start])
+        start = end or start + 1
+    return ",".join(items)
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """Path-valued overrides as typed (``content=/x/photo(1).jpg``, ``style=[a b.jpg,ümlaut.jpg]``),
+    quoted for Hydra's grammar where they name an existing file or folder (``output`` and the run
+    folders: one whose folder exists). Anything else is left for Hydra to read or refuse."""
+    quoted, sweeping = [], "-m" in argv or "--multirun" in argv
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        name = key.lstrip("+~")
+        if arg.startswith("-") or not value or name not in PATH_KEYS + NEW_PATH_KEYS:
+            quoted.append(arg)
+        elif _names_a_path(value, name, sweeping):  # the whole value, commas and brackets included
+            quoted.append(f"{key}={config.quote(value)}")
+        elif value.startswith("[") and value.endswith("]"):
+            quoted.append(f"{key}=[{_quote_items(value[1:-1], name, sweeping)}]")
+        else:
+            quoted.append(f"{key}={_quote_items(value, name, sweeping)}")
+    return quoted
+
+
 def print_help(argv: list[str]) -> None:
     """Our --help (Hydra's is --hydra-help): the config composed with the overrides on the line."""
     from nst.help import help_text
@@ -161,6 +208,7 @@ def print_help(argv: list[str]) -> None:
 def main() -> None:
     config.register()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # file names as typed: photo(1).jpg, ümlaut.jpg, a=b.jpg
     try:
         if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
             try:
