@@ -82,6 +82,11 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
             log.info(f"images:      {data['completed_images']} of {len(data['images'])} stylised")
         else:
             data = run(plan, out_dir, state)
+    if data.get("ended_by") == "time_budget":
+        log.info(
+            f"stopped:     time_budget={plan.time_budget:g}s reached after {data['steps']} steps; "
+            "the image at that step is saved as the result"
+        )
     log.info(f"{'results:   ' if plan.folder_run else 'image:     '}  {data['image']}")
     if plan.output is not None and not plan.folder_run:
         log.info(f"output:      {plan.output}")

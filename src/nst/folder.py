@@ -131,6 +131,11 @@ def _one_image(
     except NSTError as error:  # unreadable or too small: reported, skipped
         _warn(f"skipping {image.name}: {error}")
         return {"content": str(image.absolute()), "name": name, "status": "skipped", "error": str(error)}
+    if data.get("ended_by") == "time_budget":
+        print(
+            f"stopped:     {image.name}: time_budget={plan.time_budget:g}s reached after "
+            f"{data['steps']} steps"
+        )
     return _entry(image, name, sub, data | {"output": str(one.output)})
 
 
