@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from nst.plan import Plan, make_plan
 from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
 
 log = logging.getLogger("nst")
+INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C: 130
+STARTUP_INTERRUPTED = "interrupted (SIGINT) during start-up: nothing was run"
 
 
 def fail(message: str, code: int, label: str = "error") -> None:
@@ -122,12 +125,19 @@ def _remove_made_folder(out_dir: Path) -> None:
             break
 
 
+def _interrupted(out_dir: Path) -> str:
+    if _only_hydra_files(out_dir, any_log=True):
+        return STARTUP_INTERRUPTED
+    return f"interrupted (SIGINT) outside a step; what was written is in {out_dir}"
+
+
 @hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
 def job(cfg: DictConfig) -> float | None:
     out_dir = Path(HydraConfig.get().runtime.output_dir).absolute()
     made_by_hydra = _only_hydra_files(out_dir)
     code = 0
     try:
+        _release_interrupt()
         return run_job(cfg, out_dir)
     except NSTError as err:
         if cfg.debug:
@@ -137,12 +147,16 @@ def job(cfg: DictConfig) -> float | None:
         if cfg.debug:
             raise
         message, code, label = config.error_line(err), EXIT_BAD_INPUT, "error"
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handler (start-up, between a folder's images)
+        if cfg.debug:
+            raise
+        message, code, label = _interrupted(out_dir), INTERRUPTED, "stopped"
     finally:
-        # A run that never started (bad input) or that continued another folder (resume=) leaves
-        # no empty dated folder behind.
+        # A run that never started (bad input, Ctrl-C at start-up) or that continued another folder
+        # (resume=) leaves no empty dated folder behind.
         if (
             made_by_hydra
-            and (code == EXIT_BAD_INPUT or cfg.resume)
+            and (code in (EXIT_BAD_INPUT, INTERRUPTED) or cfg.resume)
             and _only_hydra_files(out_dir, any_log=True)
         ):
             _remove_made_folder(out_dir)
@@ -210,7 +224,44 @@ def print_help(argv: list[str]) -> None:
     print(help_text(cfg, dict(cfg.hydra.runtime.choices)))
 
 
+_HELD: list[int] = []  # a Ctrl-C that came while Hydra made the run folder
+
+
+def _hold(signum: int, frame: object) -> None:
+    _HELD.append(signum)
+
+
+def _release_interrupt() -> None:
+    """From the job on, Ctrl-C raises again; one held while Hydra made the run folder is raised now,
+    where the job can remove that folder."""
+    if signal.getsignal(signal.SIGINT) is _hold:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _HELD:
+        _HELD.clear()
+        raise KeyboardInterrupt
+
+
 def main() -> None:
+    """``python -m nst``: every way out is one line and an exit code (:mod:`nst.errors`)."""
+    debug = "debug=true" in sys.argv[1:]
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl-C while Python, Hydra or the imports start up
+        if debug:
+            raise
+        fail(STARTUP_INTERRUPTED, INTERRUPTED, "stopped")
+    except OSError as err:  # Hydra could not make the run folder (a read-only working directory)
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        fail(
+            f"cannot write {where}{err.strerror or err}; run from a folder you can write to, or give "
+            "hydra.run.dir=DIR",
+            EXIT_BAD_INPUT,
+        )
+
+
+def _main() -> None:
     config.register()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
     sys.argv[1:] = quote_paths(sys.argv[1:])  # file names as typed: photo(1).jpg, ümlaut.jpg, a=b.jpg
@@ -221,6 +272,7 @@ def main() -> None:
             except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
+        signal.signal(signal.SIGINT, _hold)  # until the job starts (_release_interrupt)
         job()
     except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
         from nst.sweep import report
