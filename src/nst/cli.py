@@ -272,7 +272,8 @@ def _main() -> None:
             except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
-        signal.signal(signal.SIGINT, _hold)  # until the job starts (_release_interrupt)
+        if not {"-m", "--multirun"} & set(sys.argv[1:]):  # a sweep's launcher keeps Ctrl-C its own
+            signal.signal(signal.SIGINT, _hold)  # until the job starts (_release_interrupt)
         job()
     except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
         from nst.sweep import report
