@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,13 +273,18 @@ def test_ctrl_c_during_start_up_is_one_line_exit_130_and_leaves_no_run_folder(tm
     ]
     process = subprocess.Popen([sys.executable, "-m", "nst", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-    if moment == "while importing":
-        time.sleep(0.3)
-    else:  # the moment a 63-84 line traceback left a folder of .hydra and cli.log behind
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "run" / ".hydra").exists():
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            time.sleep(0.005)
+    maps = Path(f"/proc/{process.pid}/maps")
+
+    def started() -> bool:
+        """PyYAML's C part loads while nst.cli imports Hydra; .hydra/: Hydra has made the run folder."""
+        if moment == "while importing":
+            return "_yaml" in maps.read_text()  # (a fixed sleep raced the interpreter's own start-up)
+        return (tmp_path / "run" / ".hydra").exists()  # where 63-84 traceback lines left .hydra behind
+
+    deadline = time.monotonic() + 60
+    while not started():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.005)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and err.splitlines() == [STARTUP_LINE], (process.returncode, err)
