@@ -103,3 +103,16 @@ def test_the_wheel_works_outside_the_repository(tmp_path):
     files, size = used.stdout.strip().splitlines()
     assert all(path.startswith(str(target)) for path in files.split()), files  # nothing from the checkout
     assert size == "(32, 24)"
+
+
+def test_stylize_takes_masks_as_images_and_tensors(tmp_path):
+    left = Image.new("L", (40, 32), 0)
+    left.paste(255, (0, 0, 20, 32))  # a PIL mask: the left half
+    right = torch.zeros(32, 40)
+    right[:, 20:] = 1  # a tensor mask (HxW): the right half
+    content = Image.new("RGB", (40, 32), "teal")
+    image = stylize(content, ["starry_night", "the_scream"], style_masks=[left, right], size=32, steps=2,
+                    backbone="random", run_dir=tmp_path / "run")  # fmt: skip
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert image.size == (32, 26) and metrics["status"] == "completed"
+    assert [Path(p).name for p in metrics["style_masks"]] == ["style_masks0.png", "style_masks1.png"]

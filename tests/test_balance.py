@@ -38,7 +38,10 @@ def test_a_photo_far_from_its_style_gets_less_style_weight(tmp_path, images):
     # The reference is where nothing changes: R = S0 / C0 of a pair gives that pair a factor of 1.
     reference = 1 / far
     assert factor(
-        tmp_path, f"content={images['photo']}", f"style={images['far']}", f"backbone.balance_reference={reference}"
+        tmp_path,
+        f"content={images['photo']}",
+        f"style={images['far']}",
+        f"backbone.balance_reference={reference}",
     ) == pytest.approx(1.0)
 
 

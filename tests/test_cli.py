@@ -62,6 +62,7 @@ def test_same_seed_same_image(tmp_path):
 # Each bad input or fault: the overrides, and what the one-line message must say. Every key of the
 # composed config has at least one case (test_every_key_has_a_bad_value_case).
 TWO_STYLES = "style=[starry_night,the_scream]"
+BUDGET = "time_budget must be a positive number of seconds (null = no limit), got"
 BAD_INPUTS = {
     # the images
     "missing image": (["content=nope.jpg"], "image not found"),
@@ -98,7 +99,8 @@ BAD_INPUTS = {
     "scale_steps without scales": (["scale_steps=[5]"], "scale_steps=[5] needs scales"),
     "zero style scale": (["style_scale=0"], "style_scale must be positive"),
     "seed not a number": (["seed=abc"], "seed must be an integer, got 'abc'"),
-    "zero time budget": (["time_budget=0"], "time_budget must be a positive number of seconds"),
+    "zero time budget": (["time_budget=0"], f"{BUDGET} 0"),  # one rule for 0 and negatives
+    "negative time budget": (["time_budget=-3"], f"{BUDGET} -3"),
     "time budget not a number": (["time_budget=soon"], "time_budget must be a number, got 'soon'"),
     "negative seed": (["seed=-1"], "seed must be in [0, 2**32)"),
     # weights
@@ -175,7 +177,8 @@ BAD_INPUTS = {
     ),
     # the output, the run folder and the machine
     "existing output": (["output=taken.png"], "exists; pass overwrite=true"),
-    "output under a file": (["output=notes.txt/out.png"], "not writable"),
+    "output under a file": (["output=notes.txt/out.png"], "not writable: notes.txt is a file, not a folder"),
+    "output is a folder": (["output=empty"], "output empty is a folder: with one content image, output"),
     "output without image extension": (["output=result.xyz"], "unknown image extension"),
     "memory estimate above what is free": (["size=60000", "content=tiny.png"], "lower size"),
     "resume a missing run": (["resume=no_such_run"], "not a run directory"),
@@ -322,6 +325,7 @@ def test_progress_bar_of_a_run_the_time_budget_ends_shows_the_last_step(tmp_path
     steps = json.loads((tmp_path / "run/metrics.json").read_text())["steps"]
     redraws = [part for part in result.stdout.split("\r") if "steps:" in part]
     assert 0 < steps < 4000 and f"{steps}/4000" in redraws[-1], (steps, redraws[-3:])
+    assert f"stopped:     time_budget=1s reached after {steps} steps; the image" in result.stdout
     # Drawn once at the end, not at every one of Lightning's end-of-fit hooks (tqdm's close repeats it).
     assert sum(f"{steps}/4000" in part for part in redraws) <= 2
 

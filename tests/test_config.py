@@ -119,7 +119,11 @@ def test_strength_scales_the_backbones_calibrated_style_weight(tmp_path):
         (["size=2048", "refine_steps=40"], (256, 512, 1024, 2048), (300, 40, 40, 40)),
         (["size=1024", "working_size=null"], (1024,), (300,)),  # switched off: the size alone
         (["size=1024", "scales=[128]", "scale_steps=[50]"], (128, 1024), (50, 300)),  # explicit scales win
-        (["size=1024", "tile=192", "tile_overlap=32"], (192, 335, 586, 1024), (300, 100, 100, 100)),  # formed in one tile
+        (
+            ["size=1024", "tile=192", "tile_overlap=32"],
+            (192, 335, 586, 1024),
+            (300, 100, 100, 100),
+        ),  # formed in one tile
     ],
 )
 def test_the_look_is_formed_at_the_working_size_and_refined_upward(tmp_path, overrides, sizes, steps):

@@ -1,6 +1,7 @@
 """content=DIR: one result per image, the backbone loaded once, a stopped folder run resumes."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from PIL import Image
 
 from conftest import run_nst
 from nst.assets import resolve
-from nst.folder import _names
+from nst.outputs import result_names as _names
 
 RUN = ("backbone=vgg16_hed", "style=starry_night", "size=48", "progress_bar=false")
 
@@ -81,3 +82,79 @@ def test_a_stopped_folder_run_resumes_without_redoing_finished_images(tmp_path):
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [e["status"] for e in record["images"]] == ["completed"] * 3
     assert all(e["steps"] == 60 for e in record["images"])
+
+
+TINY = ("backbone=random", "style=starry_night", "size=32", "steps=2", "progress_bar=false")
+
+
+def _tiny_photos(folder: Path, names=("a.png", "b.png"), broken=()) -> Path:
+    folder.mkdir()
+    for index, name in enumerate(names):
+        Image.new("RGB", (40, 32), (40 * index, 90, 200)).save(folder / name)
+    for name in broken:
+        (folder / name).write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)  # a truncated JPEG
+    return folder
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _refused(result, expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nst: error: ") and expected in lines[0], lines
+
+
+@pytest.mark.parametrize("overwrite", ["false", "true"])
+def test_a_folder_run_never_writes_over_its_own_inputs(tmp_path, overwrite):
+    _tiny_photos(tmp_path / "photos", ("holiday.png", "cat.jpg"))
+    _tiny_photos(tmp_path / "styles", ("holiday.png",))
+    before = _snapshot(tmp_path)
+    into_itself = run_nst(*TINY, "content=photos", "output=photos", f"overwrite={overwrite}", cwd=tmp_path)
+    _refused(into_itself, "output photos is the content folder")
+    # A result named like the style image, in the style's folder: the style would be replaced.
+    over_style = run_nst(*TINY, "content=photos", "style=styles/holiday.png", "output=styles",
+                         f"overwrite={overwrite}", cwd=tmp_path)  # fmt: skip
+    _refused(over_style, "output styles/holiday.png is this run's input")
+    one = run_nst(*TINY, "content=photos/cat.jpg", "output=photos/cat.jpg", f"overwrite={overwrite}",
+                  cwd=tmp_path)  # fmt: skip
+    _refused(one, "a run never writes over its own inputs")
+    assert _snapshot(tmp_path) == before and not (tmp_path / "outputs").exists()
+
+
+def test_a_folder_output_is_not_overwritten_without_overwrite_true(tmp_path):
+    _tiny_photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"an earlier result")
+    again = run_nst(*TINY, "content=photos", "output=out", "hydra.run.dir=run", cwd=tmp_path)
+    _refused(again, "output folder out already holds b.png, which this run would replace")
+    assert (out / "b.png").read_bytes() == b"an earlier result" and sorted(os.listdir(out)) == ["b.png"]
+    assert not (tmp_path / "run").exists()
+    replaced = run_nst(*TINY, "content=photos", "output=out", "overwrite=true", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert sorted(os.listdir(out)) == ["a.png", "b.png"] and Image.open(out / "b.png").size == (32, 26)
+
+
+def test_a_folder_run_that_skipped_an_image_ends_with_exit_5_after_the_others(tmp_path):
+    _tiny_photos(tmp_path / "photos", ("a.png", "c.png"), broken=("b.jpg",))
+    done = run_nst(*TINY, "content=photos", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 5, done.stderr
+    assert sorted(os.listdir(tmp_path / "run" / "results")) == ["a.png", "c.png"]  # b stopped nothing
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("nst: error: 1 of 3 images not stylised (b.jpg skipped: ") and "resume=" in last
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "partial" and record["completed_images"] == 2
+
+
+@pytest.mark.parametrize("output", [None, "out"])
+def test_a_folder_run_that_stylised_nothing_exits_2_and_leaves_nothing(tmp_path, output):
+    _tiny_photos(tmp_path / "photos", (), broken=("a.jpg", "b.jpg"))
+    before = _snapshot(tmp_path)
+    given = [f"output={output}"] if output else []
+    done = run_nst(*TINY, "content=photos", *given, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("nst: error: none of the 2 images of photos was stylised (a.jpg: not an image")
+    assert sorted(os.listdir(tmp_path)) == ["photos"] and _snapshot(tmp_path) == before

@@ -137,7 +137,9 @@ def test_the_style_follows_the_scale_but_is_never_enlarged_past_its_own_size(tmp
     Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)).save(small)  # native edge 120
     Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(large)  # native edge 400
     for style, expected in ((small, {96: 96, 192: 120}), (large, {96: 96, 192: 192})):
-        sources = Sources(plan("backbone=random", f"style={style}", "size=192", "scales=[96]", out_dir=tmp_path))
+        sources = Sources(
+            plan("backbone=random", f"style={style}", "size=192", "scales=[96]", out_dir=tmp_path)
+        )
         for size, edge in expected.items():
             _, (tensor,) = sources.at(size)
             assert max(tensor.shape[-2:]) == edge, (style.name, size, tensor.shape)

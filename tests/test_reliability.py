@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +256,47 @@ def test_a_time_budget_ends_the_run_as_completed_at_the_size_asked_for(tmp_path)
     # Ended at the coarse scale: the image was still carried to the full size.
     assert metrics["shape"] == [48, 64] and Image.open(tmp_path / "run/result.png").size == (64, 48)
     assert not (tmp_path / "run/checkpoint.pt").exists()
+
+
+STARTUP_LINE = "nst: stopped: interrupted (SIGINT) during start-up: nothing was run"
+
+
+@pytest.mark.parametrize("moment", ["while importing", "once hydra made the run folder"])
+def test_ctrl_c_during_start_up_is_one_line_exit_130_and_leaves_no_run_folder(tmp_path, moment):
+    args = [
+        "backbone=random",
+        "style=null",
+        "size=32",
+        "steps=2000",
+        "progress_bar=false",
+        "hydra.run.dir=run",
+    ]
+    process = subprocess.Popen([sys.executable, "-m", "nst", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    maps = Path(f"/proc/{process.pid}/maps")
+
+    def started() -> bool:
+        """PyYAML's C part loads while nst.cli imports Hydra; .hydra/: Hydra has made the run folder."""
+        if moment == "while importing":
+            return "_yaml" in maps.read_text()  # (a fixed sleep raced the interpreter's own start-up)
+        return (tmp_path / "run" / ".hydra").exists()  # where 63-84 traceback lines left .hydra behind
+
+    deadline = time.monotonic() + 60
+    while not started():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.splitlines() == [STARTUP_LINE], (process.returncode, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file")  # as a read-only working directory: Hydra's mkdir fails
+    result = run_nst("style=null", "hydra.run.dir=notes.txt/run", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "nst: error: cannot write notes.txt/run: Not a directory; run from a folder you can write to, "
+        "or give hydra.run.dir=DIR"
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

@@ -101,7 +101,9 @@ def reference(job: Job, key: str) -> torch.Tensor:
     size = int(job.metrics["size"])
     if key == "style":  # as Sources.at: style_scale x size, never above the style's own size
         image = read_image(path)
-        return to_tensor(resize_longest(image, style_edge(size, float(job.metrics["style_scale"]), max(image.size))))
+        return to_tensor(
+            resize_longest(image, style_edge(size, float(job.metrics["style_scale"]), max(image.size)))
+        )
     return load_image(path, size)
 
 

@@ -135,7 +135,9 @@ def verdicts(rows: list[dict]) -> None:
     for row in rows:
         ref = base.get((row["pair"], row["variant"]))
         row["style_drift"] = round(row["style_ratio"] - ref["style_ratio"], 4) if ref else None
-        row["content_drift"] = round(row["content_similarity"] - ref["content_similarity"], 4) if ref else None
+        row["content_drift"] = (
+            round(row["content_similarity"] - ref["content_similarity"], 4) if ref else None
+        )
         ok = row["style_ratio"] <= TARGET_STYLE and row["content_similarity"] >= TARGET_CONTENT
         drifts = [d for d in (row["style_drift"], row["content_drift"]) if d is not None]
         row["meets_targets"] = ok and all(abs(d) <= TARGET_DRIFT for d in drifts)

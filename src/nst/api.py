@@ -7,7 +7,6 @@ carrying the one line the command line would print.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,8 +15,6 @@ from typing import Any
 from omegaconf.errors import OmegaConfBaseException
 
 from nst.errors import NSTError
-
-_PLAIN = re.compile(r"[\w./@:+-]+")  # values Hydra's override grammar takes unquoted
 
 
 def _value(value: Any) -> str:
@@ -30,10 +27,10 @@ def _value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_value(v) for v in value) + "]"
+    from nst.config import plain, quote
+
     text = str(value)
-    if _PLAIN.fullmatch(text) and text not in ("null", "true", "false"):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text if plain(text) else quote(text)
 
 
 def _overrides(settings: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
@@ -61,16 +58,33 @@ def _image_argument(value: Any, name: str, folder: Path) -> Any:
             kind = type(value).__name__
             raise NSTError(f"{name} must be a path, a manifest name, a PIL image or a tensor, got {kind}")
         tensor = value.detach().float().cpu()
+        tensor = tensor[None, None] if tensor.dim() == 2 else tensor  # HxW: a mask, a grey image
         tensor = tensor.unsqueeze(0) if tensor.dim() == 3 else tensor
+        tensor = tensor.expand(-1, 3, -1, -1) if tensor.dim() == 4 and tensor.shape[1] == 1 else tensor
         if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
             shape = tuple(value.shape)
-            raise NSTError(f"{name} as a tensor must be 3xHxW or 1x3xHxW (RGB in [0, 1]), got {shape}")
+            raise NSTError(
+                f"{name} as a tensor must be 3xHxW or 1x3xHxW (RGB in [0, 1]), or HxW or 1xHxW (grey), "
+                f"got {shape}"
+            )
         from nst.images import to_pil
 
         value = to_pil(tensor)
     path = folder / f"{name}.png"
     value.convert("RGB").save(path)
     return str(path)
+
+
+def _compose(overrides: list[str]) -> Any:
+    """The config of ``overrides``; a composition error raises the command line's one line."""
+    from nst import config
+
+    try:
+        return config.compose(overrides)
+    except Exception as err:  # Hydra's and OmegaConf's composition errors, as the CLI words them
+        if not isinstance(err, OmegaConfBaseException) and type(err).__module__.split(".")[0] != "hydra":
+            raise
+        raise NSTError(config.error_line(err)) from None
 
 
 def stylize(
@@ -103,7 +117,6 @@ def stylize(
         image = stylize("photo.jpg", "starry_night", size=256, steps=200, style_weight=2.0)
         image.save("stylised.png")
     """
-    from nst import config
     from nst.engine import run
     from nst.plan import make_plan
     from nst.rundir import claim
@@ -111,17 +124,14 @@ def stylize(
     with tempfile.TemporaryDirectory(prefix="nst-") as scratch:
         folder = Path(run_dir).expanduser().absolute() if run_dir is not None else Path(scratch) / "run"
         inputs = Path(scratch)
-        given = {"content": _image_argument(content, "content", inputs),
-                 "style": _image_argument(style, "style", inputs),
-                 "progress_bar": progress}  # fmt: skip
-        given |= {k: v for k, v in (("size", size), ("steps", steps)) if v is not None}
-        overrides = list(_overrides({**given, **settings}))
-        try:
-            cfg = config.compose(overrides)
-        except Exception as err:  # Hydra's and OmegaConf's composition errors, as the CLI words them
-            if not isinstance(err, OmegaConfBaseException) and type(err).__module__.split(".")[0] != "hydra":
-                raise
-            raise NSTError(config.error_line(err)) from None
+        images = {"content": content, "style": style, "style_masks": settings.pop("style_masks", None)}
+        given = {
+            k: _image_argument(v, k, inputs) for k, v in images.items() if v is not None or k != "style_masks"
+        }
+        given |= {
+            k: v for k, v in (("size", size), ("steps", steps), ("progress_bar", progress)) if v is not None
+        }
+        cfg = _compose(list(_overrides({**given, **settings})))
         if cfg.resume is not None:
             raise NSTError("resume is for the command line (python -m nst resume=RUN_DIR)")
         plan = make_plan(cfg, folder)

@@ -80,14 +80,23 @@ def check_keys(cfg: DictConfig) -> None:
 
 
 def check_writable(folder: Path, what: str) -> None:
+    """``folder`` exists and can be written in, or can be made: says why not."""
     existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise NSTError(f"{what} {folder} is not writable")
+    if existing is None:
+        raise NSTError(f"{what} {folder} is not writable: none of its parents exists")
+    if not existing.is_dir():
+        raise NSTError(f"{what} {folder} is not writable: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise NSTError(f"{what} {folder} is not writable: no permission to write in {existing}")
 
 
 def time_budget(value: Any) -> float | None:
+    """Seconds of optimisation: a positive number, or None (no limit). 0 and negatives are refused
+    alike: a budget that allows no step is a mistake, not a request for the start image."""
     if value is None:
         return None
-    if non_negative(value, "time_budget") == 0:
-        raise NSTError("time_budget must be a positive number of seconds (null = no limit), got 0")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not 0 < value < math.inf:
+        shown = f"{value:g}" if number else repr(value)
+        raise NSTError(f"time_budget must be a positive number of seconds (null = no limit), got {shown}")
     return float(value)

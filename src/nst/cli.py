@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from nst.plan import Plan, make_plan
 from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
 
 log = logging.getLogger("nst")
+INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C: 130
+STARTUP_INTERRUPTED = "interrupted (SIGINT) during start-up: nothing was run"
 
 
 def fail(message: str, code: int, label: str = "error") -> None:
@@ -83,11 +86,22 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
             log.info(f"images:      {data['completed_images']} of {len(data['images'])} stylised")
         else:
             data = run(plan, out_dir, state)
+    if data.get("ended_by") == "time_budget":
+        log.info(
+            f"stopped:     time_budget={plan.time_budget:g}s reached after {data['steps']} steps; "
+            "the image at that step is saved as the result"
+        )
     log.info(f"{'results:   ' if plan.folder_run else 'image:     '}  {data['image']}")
     if plan.output is not None and not plan.folder_run:
         log.info(f"output:      {plan.output}")
     log.info(f"metrics:     {out_dir / METRICS}")
     log.info(f"tensorboard: tensorboard --logdir {out_dir if plan.folder_run else out_dir / 'tb'}")
+    if plan.folder_run:
+        from nst.folder import incomplete
+
+        missed = incomplete(data, out_dir)
+        if missed is not None:  # after every image: the others' results are kept
+            raise missed
     return data["loss"].get("total")  # the value a Hydra sweeper would minimise
 
 
@@ -129,6 +143,12 @@ def _record_failure(out_dir: Path, message: str, code: int) -> None:
         write_json(out_dir / METRICS, {"status": "failed", "error": message, "exit_code": code})
 
 
+def _interrupted(out_dir: Path) -> str:
+    if _only_hydra_files(out_dir, any_log=True):
+        return STARTUP_INTERRUPTED
+    return f"interrupted (SIGINT) outside a step; what was written is in {out_dir}"
+
+
 @hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="config")
 def job(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
@@ -137,6 +157,7 @@ def job(cfg: DictConfig) -> float | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     code, message, label = 0, "", "error"
     try:
+        _release_interrupt()
         return run_job(cfg, out_dir)
     except NSTError as err:
         if cfg.debug:
@@ -146,12 +167,17 @@ def job(cfg: DictConfig) -> float | None:
         if cfg.debug:
             raise
         message, code, label = config.error_line(err), EXIT_BAD_INPUT, "error"
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handler (start-up, between a folder's images)
+        if cfg.debug:
+            raise
+        message, code, label = _interrupted(out_dir), INTERRUPTED, "stopped"
     finally:
-        # A run that never started (bad input) or that continued another folder (resume=) leaves
-        # no empty dated folder behind; a sweep's job that never started keeps its folder and why.
+        # A run that never started (bad input, Ctrl-C at start-up) or that continued another folder
+        # (resume=) leaves no empty dated folder behind; a sweep's job that never started keeps its
+        # folder and why.
         if (
             made_by_hydra
-            and (code == EXIT_BAD_INPUT or cfg.resume)
+            and (code in (EXIT_BAD_INPUT, INTERRUPTED) or cfg.resume)
             and _only_hydra_files(out_dir, any_log=True)
         ):
             if multirun and code == EXIT_BAD_INPUT and not cfg.resume:
@@ -166,6 +192,53 @@ def job(cfg: DictConfig) -> float | None:
     return None
 
 
+PATH_KEYS = ("content", "style", "style_masks", "output", "init.path", "resume", "backbone.weights")
+NEW_PATH_KEYS = ("output", "hydra.run.dir", "hydra.sweep.dir")  # may name what does not exist yet
+
+
+def _names_a_path(text: str, key: str, sweeping: bool) -> bool:
+    if not text or text in ("null", "true", "false") or config.plain(text):
+        return False  # Hydra reads it as it is
+    path = Path(text).expanduser()
+    if key in NEW_PATH_KEYS and "${" not in text and not ("," in text and sweeping):
+        return path.exists() or path.parent.is_dir()  # (a comma in a sweep separates its values)
+    return path.exists()
+
+
+def _quote_items(text: str, key: str, sweeping: bool) -> str:
+    """Comma-separated items (a list's, a sweep's): each longest run of them that names a path, quoted."""
+    pieces, items, start = text.split(","), [], 0
+    while start < len(pieces):
+        names = (
+            e
+            for e in range(len(pieces), start, -1)
+            if _names_a_path(",".join(pieces[start:e]), key, sweeping)
+        )
+        end = next(names, None)
+        items.append(config.quote(",".join(pieces[start:end])) if end else pieces[start])
+        start = end or start + 1
+    return ",".join(items)
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """Path-valued overrides as typed (``content=/x/photo(1).jpg``, ``style=[a b.jpg,ümlaut.jpg]``),
+    quoted for Hydra's grammar where they name an existing file or folder (``output`` and the run
+    folders: one whose folder exists). Anything else is left for Hydra to read or refuse."""
+    quoted, sweeping = [], "-m" in argv or "--multirun" in argv
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        name = key.lstrip("+~")
+        if arg.startswith("-") or not value or name not in PATH_KEYS + NEW_PATH_KEYS:
+            quoted.append(arg)
+        elif _names_a_path(value, name, sweeping):  # the whole value, commas and brackets included
+            quoted.append(f"{key}={config.quote(value)}")
+        elif value.startswith("[") and value.endswith("]"):
+            quoted.append(f"{key}=[{_quote_items(value[1:-1], name, sweeping)}]")
+        else:
+            quoted.append(f"{key}={_quote_items(value, name, sweeping)}")
+    return quoted
+
+
 def print_help(argv: list[str]) -> None:
     """Our --help (Hydra's is --hydra-help): the config composed with the overrides on the line."""
     from nst.help import help_text
@@ -174,9 +247,47 @@ def print_help(argv: list[str]) -> None:
     print(help_text(cfg, dict(cfg.hydra.runtime.choices)))
 
 
+_HELD: list[int] = []  # a Ctrl-C that came while Hydra made the run folder
+
+
+def _hold(signum: int, frame: object) -> None:
+    _HELD.append(signum)
+
+
+def _release_interrupt() -> None:
+    """From the job on, Ctrl-C raises again; one held while Hydra made the run folder is raised now,
+    where the job can remove that folder."""
+    if signal.getsignal(signal.SIGINT) is _hold:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _HELD:
+        _HELD.clear()
+        raise KeyboardInterrupt
+
+
 def main() -> None:
+    """``python -m nst``: every way out is one line and an exit code (:mod:`nst.errors`)."""
+    debug = "debug=true" in sys.argv[1:]
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl-C while Python, Hydra or the imports start up
+        if debug:
+            raise
+        fail(STARTUP_INTERRUPTED, INTERRUPTED, "stopped")
+    except OSError as err:  # Hydra could not make the run folder (a read-only working directory)
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        fail(
+            f"cannot write {where}{err.strerror or err}; run from a folder you can write to, or give "
+            "hydra.run.dir=DIR",
+            EXIT_BAD_INPUT,
+        )
+
+
+def _main() -> None:
     config.register()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us, to be told in one line
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # file names as typed: photo(1).jpg, ümlaut.jpg, a=b.jpg
     try:
         if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
             try:
@@ -184,6 +295,8 @@ def main() -> None:
             except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
+        if not {"-m", "--multirun"} & set(sys.argv[1:]):  # a sweep's launcher keeps Ctrl-C its own
+            signal.signal(signal.SIGINT, _hold)  # until the job starts (_release_interrupt)
         job()
     except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
         from nst.sweep import report

@@ -130,11 +130,37 @@ def compose(overrides: list[str] | None = None, with_hydra: bool = False) -> Dic
         return hydra_compose("config", overrides=list(overrides or []), return_hydra_config=with_hydra)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_./@:+-]+")  # values Hydra's override grammar takes unquoted (ASCII only)
+
+
+def quote(text: str) -> str:
+    """``text`` as one of Hydra's quoted strings: the very same string once parsed and resolved
+    (quotes escaped, backslashes doubled where they precede a quote, ``${`` not an interpolation)."""
+
+    def escape(match: re.Match) -> str:
+        return match[1] * 2 + {"'": "\\'", "${": "\\${", "": ""}[match[2]]
+
+    return "'" + re.sub(r"(\\*)('|\$\{|$)", escape, text) + "'"
+
+
+def plain(text: str) -> bool:
+    """Whether Hydra's override grammar reads ``text`` unquoted as this very string."""
+    return bool(_PLAIN.fullmatch(text)) and text not in ("null", "true", "false")
+
+
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
 
 
 def error_line(err: BaseException) -> str:
     """One line for a composition error (a typo, a wrong type, an unknown option of a group)."""
+    override = getattr(err, "override", None)  # Hydra's OverrideParseException: the grammar refused it
+    if override is not None:
+        key, _, value = override.partition("=")  # (Hydra's own reason names a token, not the fix)
+        return (
+            f"cannot read {override!r}: Hydra's override grammar needs a value with brackets, quotes, "
+            f"commas, '=' or non-ASCII letters quoted, e.g. \"{key}={quote(value)}\" (the double quotes "
+            "are for the shell)"
+        )
     cause = err.__cause__ or err
     text = str(cause)
     full_key = str(getattr(cause, "full_key", "") or "")

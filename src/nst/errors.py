@@ -4,6 +4,8 @@
 2    bad input or setting, found before any work that could be lost
 3    the loss diverged; the last finite image was kept
 4    a file could not be written mid-run (disk full, folder removed, permission lost)
+5    a folder run (content=DIR) finished, but skipped or failed some of its images; the others' results
+     are kept (none stylised: 2, and nothing is left behind)
 128+N  stopped by signal N (130 for Ctrl-C, 143 for SIGTERM); image and checkpoint kept
 """
 
@@ -14,6 +16,7 @@ import signal
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_WRITE_FAILED = 4
+EXIT_INCOMPLETE = 5
 
 
 class NSTError(Exception):
@@ -41,6 +44,12 @@ class WriteFailed(NSTError):
     def __init__(self, path: object, error: OSError) -> None:
         super().__init__(f"cannot write {path}: {error.strerror or error}")
         self.path = path
+
+
+class FolderIncomplete(NSTError):
+    """A folder run ended after every image, but some were skipped (unreadable) or failed (diverged)."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 class Interrupted(NSTError):

@@ -44,7 +44,8 @@ examples:
   python -m nst resume=outputs/DATE/TIME_NAME         continue an interrupted run
 
 exit codes: 0 done, 2 bad input (one line, nothing written), 3 diverged, 4 a file could
-not be written, 128+N stopped by signal N (130 for Ctrl-C). README.md has the details.
+not be written, 5 a folder run skipped or failed some images, 128+N stopped by signal N (130 for
+Ctrl-C). README.md has the details.
 """
 
 GROUPS = ("backbone", "optimizer", "init", "layers", "layer_group", "experiment", "ablation")

@@ -151,7 +151,11 @@ class Sources:
         for size in self.plan.sizes:
             sources = [("the content image", self.content, size)]
             sources += [
-                (f"the style image {path.name}", image, style_edge(size, self.plan.style_scale, max(image.size)))
+                (
+                    f"the style image {path.name}",
+                    image,
+                    style_edge(size, self.plan.style_scale, max(image.size)),
+                )
                 for path, image in zip(self.plan.styles, self.styles)
             ]
             if self.content is None:  # texture synthesis: the result takes the style's shape at `size`
@@ -173,7 +177,10 @@ class Sources:
         ``size`` (grey luminance, or the styles recoloured, under ``preserve_color``)."""
         content = self.content_at(size)
         scale = self.plan.style_scale
-        styles = [to_tensor(resize_longest(image, style_edge(size, scale, max(image.size)))) for image in self.styles]
+        styles = [
+            to_tensor(resize_longest(image, style_edge(size, scale, max(image.size))))
+            for image in self.styles
+        ]
         if self.plan.preserve_color == "histogram":
             styles = [colour.match_colours(style, content) for style in styles]
         elif self.plan.preserve_color == "luminance":

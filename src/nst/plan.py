@@ -32,6 +32,7 @@ from nst.checks import (
     time_budget,
 )
 from nst.errors import NSTError
+from nst.outputs import folder_results, image_output
 from nst.tiles import check_tiles, tiled_sizes
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
 
@@ -160,7 +161,9 @@ def backbone_plan(node: DictConfig) -> BackbonePlan:
         seed=int(node.seed or 0),
         pooling=one_of(node.pooling, "backbone.pooling", ("max", "avg")),
         precision=one_of(node.precision, "backbone.precision", PRECISIONS),
-        balance_reference=None if node.balance_reference is None else non_negative(node.balance_reference, "backbone.balance_reference") or None,
+        balance_reference=None
+        if node.balance_reference is None
+        else non_negative(node.balance_reference, "backbone.balance_reference") or None,
     )
 
 
@@ -214,25 +217,17 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _output(cfg: DictConfig, resuming: bool, folder_run: bool = False) -> Path | None:
-    if not cfg.output:
+def _output(
+    cfg: DictConfig, out_dir: Path, resuming: bool, content: Path | None, inputs: list[Path]
+) -> Path | None:
+    """Where the results go (nst.outputs): never over an input, nor over a file without overwrite=true."""
+    output = Path(str(cfg.output)).expanduser() if cfg.output else None
+    if content is not None and content.is_dir():  # content=DIR: output is the folder the results go to
+        images = image_files(content)
+        return folder_results(output, out_dir, images, bool(cfg.overwrite), resuming, [*images, *inputs])
+    if output is None:
         return None
-    from PIL import Image
-
-    output = Path(str(cfg.output)).expanduser()
-    if folder_run:  # content=DIR: output is the folder the results go to
-        if output.exists() and not output.is_dir():
-            raise NSTError(f"output {output} is a file; with content=DIR it names the folder for the results")
-        check_writable(output if output.exists() else output.parent, "output folder")
-        return output.absolute()
-    if output.suffix.lower() not in Image.registered_extensions():
-        raise NSTError(f"output {output}: unknown image extension (use .png, .jpg, ...)")
-    if output.is_dir():
-        raise NSTError(f"output {output} is a directory")
-    if output.exists() and not cfg.overwrite and not resuming:
-        raise NSTError(f"output {output} exists; pass overwrite=true to replace it")
-    check_writable(output.parent, "output folder")
-    return output.absolute()
+    return image_output(output, bool(cfg.overwrite), resuming, [*filter(None, [content]), *inputs])
 
 
 def refinement_sizes(size: int, working: int) -> tuple[int, ...]:
@@ -310,10 +305,11 @@ def _styles(cfg: DictConfig) -> tuple[tuple[Path, ...], tuple[float, ...], tuple
     return styles, tuple(w / sum(blend) for w in blend), masks
 
 
-def _init(cfg: DictConfig) -> str:
+def _init(cfg: DictConfig) -> tuple[str, Path | None]:
+    """The start (content | noise | image) and the start image of init=image."""
     init = one_of(cfg.init.kind, "init", INITS)
     if init == "auto":  # a reconstruction from the photo itself would already be perfect
-        return "content" if cfg.content is not None and cfg.style is not None else "noise"
+        return ("content" if cfg.content is not None and cfg.style is not None else "noise"), None
     if init == "content" and cfg.content is None:
         raise NSTError(
             "init=content needs a content image (texture synthesis starts from init=noise or init=image)"
@@ -322,7 +318,7 @@ def _init(cfg: DictConfig) -> str:
         raise NSTError("init=content with style=null starts at the answer (every loss 0): use init=noise")
     if init == "image" and not cfg.init.path:
         raise NSTError("init=image needs init.path=PATH (a file or a manifest name)")
-    return init
+    return init, assets.resolve(cfg.init.path) if init == "image" else None
 
 
 def _preserve_color(cfg: DictConfig) -> str:
@@ -383,12 +379,12 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     styles, style_blend, style_masks = _styles(cfg)
     if style_scale == 0:
         raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
-    init = _init(cfg)
+    init, init_path = _init(cfg)
     optimizer = _optimizer(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
     content, folder_run = _content(cfg)
     tile, tile_overlap = check_tiles(cfg, sizes, smallest, folder_run)
-    output = _output(cfg, resuming, folder_run)
+    output = _output(cfg, out_dir, resuming, content, [*styles, *style_masks, *filter(None, [init_path])])
     check_writable(out_dir, "run directory")
     hardware = _hardware(cfg)
     if not 0 <= cfg.seed < 2**32:
@@ -399,7 +395,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         style_blend=style_blend,
         style_masks=style_masks,
         init=init,
-        init_path=assets.resolve(cfg.init.path) if init == "image" else None,
+        init_path=init_path,
         sizes=sizes,
         steps=all_steps,
         style_scale=style_scale,
