@@ -108,6 +108,14 @@ BAD_INPUTS = {
     "negative style weight": (["style_weight=-1"], "style_weight must be a non-negative number"),
     "tv weight not a number": (["tv_weight=x"], "tv_weight must be a number, got 'x'"),
     "negative range weight": (["range_weight=-3"], "range_weight must be a non-negative number"),
+    "negative strength": (["strength=-1"], "strength must be a non-negative number"),
+    "unknown balance": (["balance=even"], "unknown balance 'even'; valid: auto, fixed"),
+    "negative balance reference": (
+        ["backbone.balance_reference=-1"],
+        "backbone.balance_reference must be a non-negative number",
+    ),
+    "zero working size": (["working_size=0"], "working_size must be a positive integer, got 0"),
+    "zero refine steps": (["refine_steps=0"], "refine_steps must be a positive integer, got 0"),
     # logging, checkpoints, switches
     "negative log period": (["log_every=-1"], "log_every must be a non-negative integer"),
     "image period not a number": (["image_every=x"], "image_every must be an integer, got 'x'"),
