@@ -61,3 +61,20 @@ def test_the_factor_is_one_where_balance_does_not_apply(tmp_path, images, overri
 
 def test_the_photo_as_its_own_style_is_left_alone(tmp_path, images):
     assert factor(tmp_path, f"content={images['photo']}", f"style={images['photo']}") == 1.0
+
+
+@pytest.mark.slow
+def test_a_default_run_forms_the_look_small_refines_it_and_records_the_balance(tmp_path):
+    """vgg19 (balance_reference set): golden_gate x the_scream formed at 64 px, refined to 96 px."""
+    from nst.engine import run
+
+    planned = plan(
+        "progress_bar=false", "content=golden_gate", "style=the_scream", "size=96", "working_size=64",
+        "steps=3", "refine_steps=2", out_dir=tmp_path,
+    )  # fmt: skip
+    metrics = run(planned, tmp_path)
+    assert metrics["status"] == "completed" and metrics["scales"] == [64, 96] and metrics["steps"] == 5
+    # The photo is nearer to The Scream than Tübingen is to The Starry Night: more style weight
+    # (measured 5.5 at 300 px, 6.6 at 256 px; at 64 px the ratio is its own).
+    assert metrics["balance_factor"] > 1.5
+    assert metrics["style_weight"] == pytest.approx(6.0 * metrics["balance_factor"], rel=1e-4)
