@@ -323,6 +323,14 @@ def _content(cfg: DictConfig) -> tuple[Path | None, bool]:
     return content, folder_run
 
 
+def _weights(cfg: DictConfig) -> dict[str, float]:
+    """The loss weights, checked; ``strength`` multiplies the backbone's calibrated style weight."""
+    keys = ("content_weight", "style_weight", "tv_weight", "range_weight")
+    weights = {k: non_negative(cfg[k], k) for k in keys}
+    weights["style_weight"] *= non_negative(cfg.strength, "strength")
+    return weights
+
+
 def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     """Check every value of ``cfg`` (cheap checks only: no image decoded, no weights read)."""
     check_keys(cfg)
@@ -332,10 +340,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
             "synthesis) or both (style transfer)"
         )
     sizes, all_steps, backbone, content_layers, style_layers, smallest = _geometry(cfg)
-    weights = {
-        k: non_negative(cfg[k], k) for k in ("content_weight", "style_weight", "tv_weight", "range_weight")
-    }
-    weights["style_weight"] *= non_negative(cfg.strength, "strength")  # the knob: x the calibrated weight
+    weights = _weights(cfg)
     style_scale = non_negative(cfg.style_scale, "style_scale")
     preserve_color = _preserve_color(cfg)
     styles, style_blend, style_masks = _styles(cfg)
