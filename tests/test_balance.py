@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from conftest import plan
+from nst import assets
 from nst.backbones import build_encoder
 from nst.balance import balance_factor
 from nst.images import Sources
@@ -78,3 +79,32 @@ def test_a_default_run_forms_the_look_small_refines_it_and_records_the_balance(t
     # (measured 5.5 at 300 px, 6.6 at 256 px; at 64 px the ratio is its own).
     assert metrics["balance_factor"] > 1.5
     assert metrics["style_weight"] == pytest.approx(6.0 * metrics["balance_factor"], rel=1e-4)
+    assert sorted(p.name for p in (tmp_path / "scales").iterdir()) == ["64px.png"]
+
+
+@pytest.mark.slow
+def test_a_large_run_keeps_its_working_size_image_and_it_is_the_small_runs_result(tmp_path):
+    """scales/64px.png of a 96 px run is what a 64 px run gives (same steps, balance, style image).
+    PNG inputs: a JPEG decodes at a reduced scale near the largest size asked for, so a lone small
+    run's pixels (and its balance factor, by ~0.3%) differ slightly from a large run's first scale."""
+    from nst.engine import run
+
+    inputs = {}
+    for name in ("golden_gate", "the_scream"):
+        inputs[name] = tmp_path / f"{name}.png"
+        Image.open(assets.resolve(name)).convert("RGB").save(inputs[name])
+    common = [
+        "progress_bar=false",
+        f"content={inputs['golden_gate']}",
+        f"style={inputs['the_scream']}",
+        "steps=3",
+    ]
+    run(
+        plan(*common, "size=96", "working_size=64", "refine_steps=2", out_dir=tmp_path / "large"),
+        tmp_path / "large",
+    )
+    run(plan(*common, "size=64", out_dir=tmp_path / "alone"), tmp_path / "alone")
+    preview = np.asarray(Image.open(tmp_path / "large" / "scales" / "64px.png"), dtype=np.int16)
+    assert (
+        np.abs(preview - np.asarray(Image.open(tmp_path / "alone" / "result.png"), dtype=np.int16)).max() <= 1
+    )

@@ -73,6 +73,15 @@ class Job:
     def folder(self, runs: Path) -> Path:
         return runs / str(self.size) / self.variant / self.name()
 
+    def result(self, runs: Path) -> Path | None:
+        """The run's result.png, or a larger run's image at this size (``scales/<size>px.png``: the
+        same steps at the same scales, so the same picture) when that run formed its look here."""
+        own = self.folder(runs) / "result.png"
+        if own.exists():
+            return own
+        previews = sorted(runs.glob(f"*/{self.variant}/{self.name()}/scales/{self.size}px.png"))
+        return previews[0] if previews else None
+
 
 def image_path(name: str, cache: Path) -> Path:
     """A manifest name's file, or a scikit-image sample copied once into ``cache``."""
@@ -92,7 +101,7 @@ def image_path(name: str, cache: Path) -> Path:
 def run(job: Job, runs: Path, cache: Path, threads: int, extra: list[str]) -> Path:
     """The job's result (run now unless its folder already holds one)."""
     folder = job.folder(runs)
-    if (folder / "result.png").exists():
+    if job.result(runs) is not None:
         return folder
     content, style = (image_path(p, cache) for p in PAIRS[job.pair])
     overrides = VARIANTS[job.variant].split() + extra
@@ -143,6 +152,10 @@ def verdicts(rows: list[dict]) -> None:
         row["meets_targets"] = ok and all(abs(d) <= TARGET_DRIFT for d in drifts)
 
 
+def seconds(row: dict) -> str:
+    return "(scale of a larger run)" if row["seconds"] is None else f"{row['seconds']:.0f}"
+
+
 def markdown(rows: list[dict], judge: str) -> str:
     lines = [
         f"Scored at {SCORE_SIZE} px by {judge}. Targets: style ratio <= {TARGET_STYLE}, content similarity "
@@ -155,7 +168,7 @@ def markdown(rows: list[dict], judge: str) -> str:
         drift = [f"{d:+.3f}" if d is not None else "" for d in (r["style_drift"], r["content_drift"])]
         lines.append(
             f"| {r['name']} | {r['size']} | {r['variant']} | {r['style_ratio']:.3f} | "
-            f"{r['content_similarity']:.3f} | {drift[0]} | {drift[1]} | {r['seconds']:.0f} | "
+            f"{r['content_similarity']:.3f} | {drift[0]} | {drift[1]} | {seconds(r)} | "
             f"{'yes' if r['meets_targets'] else '**no**'} |"
         )
     for variant in dict.fromkeys(r["variant"] for r in rows):
@@ -177,8 +190,8 @@ def figure(jobs: list[Job], runs: Path, out: Path, height: int = 192) -> None:
     for r, (pair, variant) in enumerate(rows):
         draw.text((4, 24 + r * height + height // 2), f"{pair} {variant}", fill="black")
         for column, size in enumerate(sizes):
-            result = Job(pair, size, variant).folder(runs) / "result.png"
-            if result.exists():
+            result = Job(pair, size, variant).result(runs)
+            if result is not None:
                 tile = Image.open(result).convert("RGB")
                 tile.thumbnail((width - 4, height - 4), Image.Resampling.LANCZOS)
                 sheet.paste(tile, (120 + column * width, 24 + r * height))
@@ -209,21 +222,25 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     jobs = [Job(p, s, v) for s in sizes for v in variants for p in pairs]
     cache = args.runs / "inputs"
-    for job in jobs:
+    for job in sorted(jobs, key=lambda j: -j.size):  # the largest first: its scales preview the rest
         if not args.score_only:
             run(job, args.runs, cache, args.threads, args.args.split())
     judge = Judge(compose(args.args.split()).backbone.name)
     rows = []
     for job in jobs:
-        folder = job.folder(args.runs)
-        if not (folder / "result.png").exists():
+        result = job.result(args.runs)
+        if result is None:
             continue
-        metrics = json.loads((folder / "metrics.json").read_text())
+        own = result.parent == job.folder(args.runs)
+        metrics = json.loads(((result.parent if own else result.parent.parent) / "metrics.json").read_text())
         content, style = (image_path(p, cache) for p in PAIRS[job.pair])
-        scores = judge.score(folder / "result.png", content, style)
+        scores = judge.score(result, content, style)
         rows.append(
             {"pair": job.pair, "name": job.name(), "size": job.size, "variant": job.variant, **scores}
-            | {"seconds": metrics["wall_seconds"], "style_weight": metrics.get("style_weight")}
+            | {
+                "seconds": metrics["wall_seconds"] if own else None,
+                "style_weight": metrics.get("style_weight"),
+            }
         )
     verdicts(rows)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -283,6 +283,20 @@ class Run:
         record.write(self.out_dir, data)
         return data
 
+    def shown_now(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` as the run shows it (colour preservation applied), on the run's device."""
+        assert self.module is not None and self.trainer is not None
+        if self.tiling is not None:
+            return self.tiling.shown(image)
+        device = self.trainer.strategy.root_device
+        self.module.to(device)  # Lightning's teardown moves the module back to the CPU after fit
+        return self.module.shown(image.to(device))
+
+    def save_scale(self, size: int) -> None:
+        """A finished lower scale's image as ``scales/<size>px.png``: a large run's previews, each the
+        image a run at that size alone would give (the same steps at the same scales)."""
+        save_image(self.shown_now(self.state.image.clamp(0, 1)), self.out_dir / "scales" / f"{size}px.png")
+
     def image_now(self, image: torch.Tensor | None = None) -> torch.Tensor:
         """The result so far, from the module's image (or ``image``): at a tiled scale, the canvas
         with the tile in progress blended in."""
@@ -362,7 +376,10 @@ def run(
     with StopFlag() as stop, background_write_errors() as write_errors:
         try:
             while current.state.scale_index < len(plan.sizes):
+                size = plan.sizes[current.state.scale_index]
                 current.fit_scale(stop)
+                if current.state.scale_index < len(plan.sizes) and not current.budget_spent:
+                    current.save_scale(size)
             ended = {"ended_by": "time_budget"} if current.budget_spent else {}
             data = current.finish("completed", current.image_now(), **ended)
             current.log_final_image()
