@@ -1,0 +1,114 @@
+"""The sweep outputs as the report reads them back: one finished job per folder (its config, metrics,
+result image and TensorBoard curves), the images it ran on, and the backbone its config plans.
+
+Nothing here measures or draws: the study sections (report_from_noise, report_transfer) do.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from nst import assets
+from nst.backbones import build_encoder
+from nst.config import CONF_DIR, validated
+from nst.images import load_image, noise_image, read_image, resize_longest, style_edge, to_tensor
+from nst.plan import make_plan
+from nst.quality import GRAM_EVAL_LAYERS
+from nst.vgg import canonical_layers
+
+
+@dataclass
+class Job:
+    """One finished job of a sweep: its name (the sweep subdir), config, metrics and image."""
+
+    name: str
+    path: Path
+    num: int
+    cfg: DictConfig
+    metrics: dict[str, Any]
+    image: torch.Tensor
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+def load_job(path: Path) -> Job | None:
+    metrics_file = path / "metrics.json"
+    if not metrics_file.is_file() or not (path / "result.png").is_file():
+        return None
+    metrics = json.loads(metrics_file.read_text())
+    if metrics.get("status") != "completed":
+        return None
+    hydra_cfg = OmegaConf.load(path / ".hydra" / "hydra.yaml")
+    image = to_tensor(Image.open(path / "result.png").convert("RGB"))
+    return Job(
+        path.name,
+        path,
+        int(hydra_cfg.hydra.job.num),
+        OmegaConf.load(path / ".hydra" / "config.yaml"),
+        metrics,
+        image,
+    )
+
+
+def read_curves(job: Job) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of the job's TensorBoard events, as (step, value) pairs."""
+    events = EventAccumulator(str(job.path / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def load_study(root: Path) -> list[Job]:
+    jobs = [job for d in sorted(root.iterdir()) if d.is_dir() and (job := load_job(d))]
+    for job in jobs:
+        job.curves = read_curves(job)
+    return sorted(jobs, key=lambda job: job.num)  # sweep order: layer groups shallow to deep
+
+
+def reference(job: Job, key: str) -> torch.Tensor:
+    """The job's content or style image at the size the job used, read as the engine read it."""
+    path = job.metrics.get(key) or str(assets.resolve(job.cfg[key]))
+    size = int(job.metrics["size"])
+    if key == "style":  # as Sources.at: style_scale x size, never above the style's own size
+        image = read_image(path)
+        return to_tensor(
+            resize_longest(image, style_edge(size, float(job.metrics["style_scale"]), max(image.size)))
+        )
+    return load_image(path, size)
+
+
+def noise_like(job: Job) -> torch.Tensor:
+    """The job's white-noise starting image (the engine's own seeded noise)."""
+    return noise_image(tuple(job.image.shape[-2:]), int(job.cfg.seed))
+
+
+def gram_encoder(job: Job) -> torch.nn.Module:
+    """The job's backbone, as the engine plans it from the saved config, at the Gram evaluation layers."""
+    backbone = make_plan(validated(job.cfg), Path(tempfile.gettempdir())).backbone
+    layers = canonical_layers(list(GRAM_EVAL_LAYERS), backbone.arch, backbone.name)
+    return build_encoder(backbone, layers)
+
+
+def report_layers(job: Job) -> dict[str, list[str]]:
+    """The course report's layer choice (conf/layers/report.yaml) in the job's backbone's canonical names."""
+    backbone = make_plan(validated(job.cfg), Path(tempfile.gettempdir())).backbone
+    choice = OmegaConf.load(CONF_DIR / "layers" / "report.yaml")
+    return {
+        key: canonical_layers(list(choice[key]), backbone.arch, backbone.name)
+        for key in ("content_layers", "style_layers")
+    }
+
+
+def setting(job: Job) -> str:
+    m = job.metrics
+    optimizer = (
+        "L-BFGS (strong Wolfe)" if job.cfg.optimizer.get("line_search_fn") else "L-BFGS (no line search)"
+    )
+    return f"{m['backbone']}, {m['size']} px, {m['steps']} steps of {optimizer}, {m['init']} init"
