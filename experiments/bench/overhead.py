@@ -6,7 +6,7 @@ step shows. Three loops run the same module and optimiser for the same number of
 * ``bare``: ``optimizer.step(closure)`` in a Python loop, the closure calling ``losses()`` and backward
   (what the module's ``training_step`` adds, a finiteness check and a copy, counts as overhead);
 * ``lightning``: ``Trainer.fit`` with no logger, no callbacks, no progress bar;
-* ``engine``: ``Trainer.fit`` as ``python -m nst`` sets it up (engine.make_trainer, the RunMonitor
+* ``engine``: ``Trainer.fit`` as ``python -m nst`` sets it up (nst.trainer.make_trainer, the RunMonitor
   writing every loss term to TensorBoard each step and the image every 25 steps, a progress bar
   writing to /dev/null), checkpoints off.
 
@@ -31,8 +31,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from nst.callbacks import ProgressBar, RunMonitor
 from nst.checkpoint import StopFlag
-from nst.engine import make_trainer, quiet_lightning
 from nst.module import StyleTransfer, fast_math, step_loader
+from nst.trainer import make_trainer, quiet_lightning
 
 LOOPS = ("bare", "lightning", "engine")
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +14,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.loggers import TensorBoardLogger
-from pytorch_lightning.plugins.environments import LightningEnvironment
 
 from nst import checkpoint, record
 from nst.backbones import build_encoder, native_bf16, resolve_precision
@@ -27,58 +23,13 @@ from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import RunState, StopFlag
 from nst.devices import claim_gpu
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
-from nst.images import Sources, save_image
+from nst.images import Sources, save_image, upsample
 from nst.module import StyleTransfer, step_loader
 from nst.plan import Plan
 from nst.resources import check_memory, current_memory_mb, expected_device
 from nst.tiled import TiledScale
 from nst.tiles import tile_shape
-
-
-def upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """The previous scale's result as the next scale's start (bicubic, kept in range)."""
-    return F.interpolate(image.clamp(0, 1), size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
-
-
-def quiet_lightning() -> None:
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (
-        ".*does not have many workers.*",
-        ".*Checkpoint directory.*",
-        ".*TensorBoardLogger.*",
-        ".*tensorboardX.*",
-        ".*LeafSpec.*",
-        r".*module\(s\) in eval mode.*",
-        ".*The `srun` command is available.*",  # one run is one process here; SLURM jobs run it as such
-    ):
-        warnings.filterwarnings("ignore", message=message)
-
-
-def make_trainer(
-    plan: Plan, logger: TensorBoardLogger, callbacks: list[pl.Callback], out_dir: Path
-) -> pl.Trainer:
-    try:
-        return pl.Trainer(
-            accelerator=plan.accelerator,
-            devices=plan.devices,
-            precision="32-true",  # AMP would break L-BFGS
-            gradient_clip_val=None,  # clipping would corrupt L-BFGS's curvature pairs
-            deterministic=plan.deterministic,
-            benchmark=not plan.deterministic,  # cuDNN autotune: one image size, fastest kernels found once
-            plugins=[LightningEnvironment()],  # one run is one process, even inside a SLURM job
-            max_epochs=1,
-            logger=logger,
-            callbacks=callbacks,
-            enable_checkpointing=False,  # our own checkpoint holds the image and optimizer, not VGG
-            enable_model_summary=False,
-            enable_progress_bar=plan.progress_bar,
-            num_sanity_val_steps=0,
-            log_every_n_steps=1,  # losses go to TensorBoard through RunMonitor; this only silences a warning
-            default_root_dir=str(out_dir),
-        )
-    except Exception as err:  # a misconfigured trainer (e.g. devices=3 on one GPU)
-        raise NSTError(f"cannot build the trainer: {str(err).splitlines()[0]}") from None
+from nst.trainer import make_trainer, quiet_lightning
 
 
 class Run:

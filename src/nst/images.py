@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst import colour
@@ -126,6 +127,11 @@ def noise_image(shape: tuple[int, int], seed: int) -> torch.Tensor:
     """The white-noise start: uniform in [0, 1], 1x3xHxW, the same for the same seed and shape."""
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(1, 3, *shape, generator=generator)
+
+
+def upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The previous scale's result as the next scale's start (bicubic, kept in range)."""
+    return F.interpolate(image.clamp(0, 1), size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 class Sources:

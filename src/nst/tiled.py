@@ -12,20 +12,68 @@ loss of the image, but the Gram targets are, so style statistics agree across ti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from nst import checkpoint
 from nst.callbacks import ProgressBar, RunMonitor
-from nst.checkpoint import StopFlag
+from nst.checkpoint import RunState, StopFlag
+from nst.images import upsample
 from nst.losses import LossTerms
 from nst.tiles import Box, grid
+from nst.trainer import make_trainer
 from nst.vgg import pools_before
 
 if TYPE_CHECKING:
-    from nst.engine import Run
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from nst.images import Sources
+    from nst.module import StyleTransfer
+    from nst.plan import Plan
+
+
+class TilingRun(Protocol):
+    """What a tiled scale uses of the run it belongs to (:class:`nst.engine.Run`), named here so that
+    this module never imports the engine: the engine imports it."""
+
+    plan: Plan
+    state: RunState
+    sources: Sources
+    encoder: torch.nn.Module
+    device: torch.device
+    out_dir: Path
+    logger: TensorBoardLogger
+    trainer: pl.Trainer | None
+    module: StyleTransfer | None
+    budget_spent: bool
+
+    def wall_seconds(self) -> float: ...
+
+    def save_checkpoint(self, trainer: pl.Trainer, module: StyleTransfer, step: int) -> None: ...
+
+    def out_of_time(self) -> bool: ...
+
+    def release_last_fit(self) -> None: ...
+
+    def build_module(
+        self,
+        device: torch.device,
+        init_image: torch.Tensor,
+        content: torch.Tensor | None,
+        styles: list[torch.Tensor] | None = None,
+        masks: list[torch.Tensor] | None = None,
+        style_targets: dict[str, torch.Tensor] | None = None,
+        present: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> StyleTransfer: ...
+
+    def fit_module(
+        self, trainer: pl.Trainer, module: StyleTransfer, monitor: RunMonitor, remaining: int
+    ) -> None: ...
 
 
 def feather(box: Box) -> torch.Tensor:
@@ -111,9 +159,7 @@ class TiledScale:
     """A scale in progress tile by tile: the canvas is ``run.state.image``; what the run saves,
     shows and records while it lasts."""
 
-    def __init__(self, run: Run) -> None:
-        from nst.engine import upsample
-
+    def __init__(self, run: TilingRun) -> None:
         plan, state = run.plan, run.state
         self.run, self.size = run, plan.sizes[state.scale_index]
         self.content, styles = run.sources.at(self.size)
@@ -163,8 +209,6 @@ class TiledScale:
         return monitor, [monitor, bar]
 
     def fit_tile(self, stop: StopFlag, box: Box) -> None:
-        from nst.engine import make_trainer
-
         run, plan, state = self.run, self.run.plan, self.run.state
         run.release_last_fit()  # the last tile's
         rows, columns = box.slices()
