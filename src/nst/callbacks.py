@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from nst import threads
 from nst.checkpoint import StopFlag
 from nst.errors import Interrupted
 from nst.module import StyleTransfer
@@ -126,6 +127,7 @@ class RunMonitor(pl.Callback):
             raise Interrupted(self.stop.signum)
         if self.out_of_time():  # checked between steps: the step in progress always finishes
             self.out_of_time_seen = trainer.should_stop = True
+        threads.poll()  # fewer threads while other nst runs share the cores, more when they end
 
 
 def log_image(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:

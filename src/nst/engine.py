@@ -27,6 +27,7 @@ from nst.images import Sources, save_image, upsample
 from nst.module import StyleTransfer, step_loader
 from nst.plan import Plan
 from nst.resources import check_memory, current_memory_mb, expected_device
+from nst.threads import shared_cpu
 from nst.tiled import TiledScale
 from nst.tiles import tile_shape
 from nst.trainer import make_trainer, quiet_lightning
@@ -324,7 +325,7 @@ def run(
     quiet_lightning()
     current = Run(plan, out_dir, state, encoder, progress)
     pl.seed_everything(plan.seed, verbose=False)
-    with StopFlag() as stop, background_write_errors() as write_errors:
+    with StopFlag() as stop, background_write_errors() as write_errors, shared_cpu(current.device) as share:
         try:
             while current.state.scale_index < len(plan.sizes):
                 size = plan.sizes[current.state.scale_index]
@@ -332,7 +333,9 @@ def run(
                 if current.state.scale_index < len(plan.sizes) and not current.budget_spent:
                     current.save_scale(size)
             ended = {"ended_by": "time_budget"} if current.budget_spent else {}
-            data = current.finish("completed", current.image_now(), **ended)
+            threads = share.lowest if share else torch.get_num_threads()  # the fewest this run had
+            cpu = {"cpu_threads": threads, "cpu_shared": share is not None}
+            data = current.finish("completed", current.image_now(), **ended, **cpu)
             current.log_final_image()
             record.log_hparams(current.logger, current.plan, data)  # precision as it ran
             (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight
