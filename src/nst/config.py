@@ -89,6 +89,7 @@ class Config:
     image_every: int = MISSING
     progress_bar: bool = MISSING
     checkpoint_every: int = MISSING
+    checkpoint_history: int = MISSING
     resume: str | None = MISSING
     overwrite: bool = MISSING
     max_input_pixels: int = MISSING
