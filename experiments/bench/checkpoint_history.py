@@ -1,13 +1,13 @@
 """Checkpoint size and resume fidelity against ``checkpoint_history`` (the curvature pairs kept).
 
-One uninterrupted run (``python -m nst`` with the given overrides, ``steps`` steps, a checkpoint at
-``--at``, the full history) is the reference; its checkpoint at ``--at`` is copied as it appears. For
-each K that checkpoint is compacted as ``checkpoint_history=K`` writes it (``nst.lbfgs.compact``),
-saved to its own run folder and resumed with ``resume=``. The table: the checkpoint's bytes (and
-per image float32 bytes), the resumed run's steps and final loss, and its relative difference to the
-uninterrupted run's loss::
+One uninterrupted run (``python -m nst`` with the given overrides, the full history in its
+checkpoints) is the reference; its checkpoints at the steps ``--at`` are copied as they appear. For
+each of them and each K the checkpoint is compacted as ``checkpoint_history=K`` writes it
+(``nst.lbfgs.compact``), saved to its own run folder and resumed with ``resume=``. The rows: the
+checkpoint's bytes (and per image float32 bytes), the resumed run's steps and final loss, its
+relative difference to the uninterrupted run's loss and the largest pixel difference (of 255)::
 
-    python experiments/bench/checkpoint_history.py --keep 0 5 10 100 -- size=128 steps=200
+    python experiments/bench/checkpoint_history.py --keep 0 5 10 100 --at 100 -- size=128 steps=200
 
 ``--sizes-only`` runs only to the first checkpoint and reports the file the run itself wrote for
 each K (a real run per K, no resume): ``--at 11 --sizes-only -- size=256 steps=12``.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -69,7 +70,7 @@ def sizes_only(args: argparse.Namespace, work: Path) -> list[dict]:
     rows = []
     for keep in args.keep:
         run = work / f"k{keep}"
-        process = nst([*args.overrides, *QUIET, f"checkpoint_every={args.at}",
+        process = nst([*args.overrides, *QUIET, f"checkpoint_every={args.at[0]}",
                        f"checkpoint_history={keep}", f"hydra.run.dir={run}"], work)  # fmt: skip
         wait_copy(process, run / checkpoint.CHECKPOINT, work / f"k{keep}.pt")
         process.send_signal(signal.SIGINT)  # the size is known: no need for the rest
@@ -89,39 +90,65 @@ def torch_load(path: Path) -> checkpoint.RunState:
     return checkpoint.load(folder)
 
 
+def copy_versions(process: subprocess.Popen, source: Path, steps: set[int], work: Path) -> dict[int, Path]:
+    """Every version of ``source`` (written atomically, replaced at each checkpoint) whose step is in
+    ``steps``, copied as it appears, until the run ends."""
+    copies, seen = {}, None
+    while process.poll() is None:
+        try:
+            stamp = source.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp is not None and stamp != seen:
+            seen, target = stamp, work / "latest.pt"
+            try:
+                shutil.copyfile(source, target)
+            except FileNotFoundError:  # removed as the run finished
+                continue
+            step = torch_load(target).steps_done
+            if step in steps:
+                copies[step] = target.rename(work / f"at{step}.pt")
+        time.sleep(0.02)
+    return copies
+
+
 def fidelity(args: argparse.Namespace, work: Path) -> list[dict]:
     started = time.perf_counter()
-    process = nst([*args.overrides, *QUIET, f"checkpoint_every={args.at}", "checkpoint_history=1000000",
+    every = math.gcd(*args.at)
+    process = nst([*args.overrides, *QUIET, f"checkpoint_every={every}", "checkpoint_history=1000000",
                    "hydra.run.dir=whole"], work)  # fmt: skip
-    wait_copy(process, work / "whole" / checkpoint.CHECKPOINT, work / "at.pt")
+    copies = copy_versions(process, work / "whole" / checkpoint.CHECKPOINT, set(args.at), work)
     finished(process)
+    if sorted(copies) != sorted(args.at):
+        raise SystemExit(f"checkpoints copied at steps {sorted(copies)}, not {args.at}")
     print(f"reference run: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     whole = json.loads((work / "whole" / "metrics.json").read_text())
     whole_pixels = np.asarray(Image.open(work / "whole" / "result.png"), dtype=np.int16)
-    saved = torch_load(work / "at.pt")
-    rows = []
-    for keep in args.keep:
-        run = work / f"k{keep}"
-        run.mkdir()
-        checkpoint.save(run / checkpoint.CHECKPOINT, replace(saved, optimizer=compact(saved.optimizer, keep)))
-        size = (run / checkpoint.CHECKPOINT).stat().st_size
-        finished(nst(["resume=" + str(run)], work))
-        done = json.loads((run / "metrics.json").read_text())
-        pixels = np.asarray(Image.open(run / "result.png"), dtype=np.int16)
-        rows.append(
-            {
-                "keep": keep,
-                "bytes": size,
-                "x_image": size / image_bytes(saved),
-                "steps": done["steps"],
-                "loss": done["loss"]["total"],
-                "relative_difference": done["loss"]["total"] / whole["loss"]["total"] - 1,
-                "max_pixel_difference": int(np.abs(pixels - whole_pixels).max()),
-            }
-        )
-        print(rows[-1], file=sys.stderr)
-    rows.insert(0, {"keep": "uninterrupted", "steps": whole["steps"], "loss": whole["loss"]["total"],
-                    "checkpoint_step": saved.steps_done})  # fmt: skip
+    rows = [{"keep": "uninterrupted", "steps": whole["steps"], "loss": whole["loss"]["total"]}]
+    for at in args.at:
+        saved = torch_load(copies[at])
+        for keep in args.keep:
+            run = work / f"at{at}_k{keep}"
+            run.mkdir()
+            smaller = replace(saved, optimizer=compact(saved.optimizer, keep))
+            checkpoint.save(run / checkpoint.CHECKPOINT, smaller)
+            size = (run / checkpoint.CHECKPOINT).stat().st_size
+            finished(nst(["resume=" + str(run)], work))
+            done = json.loads((run / "metrics.json").read_text())
+            pixels = np.asarray(Image.open(run / "result.png"), dtype=np.int16)
+            rows.append(
+                {
+                    "checkpoint_step": at,
+                    "keep": keep,
+                    "bytes": size,
+                    "x_image": size / image_bytes(saved),
+                    "steps": done["steps"],
+                    "loss": done["loss"]["total"],
+                    "relative_difference": done["loss"]["total"] / whole["loss"]["total"] - 1,
+                    "max_pixel_difference": int(np.abs(pixels - whole_pixels).max()),
+                }
+            )
+            print(rows[-1], file=sys.stderr)
     return rows
 
 
@@ -130,7 +157,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--keep", type=int, nargs="+", default=[0, 5, 10, 100])
-    parser.add_argument("--at", type=int, default=100, help="the step of the checkpoint")
+    parser.add_argument("--at", type=int, nargs="+", default=[100], help="the steps of the checkpoints")
     parser.add_argument("--sizes-only", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows here (JSON)")
     parser.add_argument("overrides", nargs="*", help="python -m nst overrides (after --)")
