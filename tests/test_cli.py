@@ -124,6 +124,11 @@ BAD_INPUTS = {
         ["checkpoint_every=-2"],
         "checkpoint_every must be a non-negative integer",
     ),
+    "negative checkpoint history": (
+        ["checkpoint_history=-1"],
+        "checkpoint_history must be a non-negative integer (0 = no pairs), got -1",
+    ),
+    "checkpoint history not a number": (["checkpoint_history=all"], "checkpoint_history must be an integer"),
     "progress bar not a bool": (["progress_bar=maybe"], "progress_bar must be true or false, got 'maybe'"),
     "overwrite not a bool": (["overwrite=perhaps"], "overwrite must be true or false"),
     "force not a bool": (["force=always"], "force must be true or false"),

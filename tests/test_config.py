@@ -66,6 +66,16 @@ def test_lbfgs_defaults_are_one_iteration_per_step_and_never_stop_early():
     assert cfg.optimizer.tolerance_grad == 0 and cfg.optimizer.tolerance_change == 0
 
 
+def test_a_saved_config_from_before_checkpoint_history_resumes_with_its_default():
+    """A checkpoint's config written before the key existed (it only sets what later checkpoints keep)."""
+    from nst.config import validated
+
+    saved = OmegaConf.to_yaml(_compose(["checkpoint_history=3"]), resolve=True)
+    assert validated(saved).checkpoint_history == 3
+    older = "".join(line for line in saved.splitlines(True) if not line.startswith("checkpoint_history:"))
+    assert validated(older).checkpoint_history == _compose([]).checkpoint_history == 5
+
+
 def test_every_setting_has_one_name():
     """The schema and the composed config hold the same keys: nothing defined twice or left untyped."""
     cfg = _compose([])

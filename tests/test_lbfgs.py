@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nst.lbfgs import DeviceLBFGS
+from nst.lbfgs import DeviceLBFGS, compact
 from nst.losses import gram_matrix
 
 
@@ -135,6 +135,105 @@ def test_resumes_from_its_state_dict(tiny_encoder):
     for _ in range(5):
         second.step(closure_for(second))
     assert torch.equal(image.detach(), straight)
+
+
+def _stepper(optimizer, loss, image):
+    def closure():
+        optimizer.zero_grad()
+        value = loss(image)
+        value.backward()
+        return value
+
+    return lambda: float(optimizer.step(closure).detach())
+
+
+def _value(loss, image):
+    with torch.no_grad():
+        return float(loss(image))
+
+
+def test_a_compacted_state_loads_steps_and_grows_its_history_back(tiny_encoder):
+    loss, start = _problem(tiny_encoder)
+    image = torch.nn.Parameter(start.clone())
+    first = DeviceLBFGS([image], history_size=5)
+    step = _stepper(first, loss, image)
+    for _ in range(12):  # 11 pairs through 5 slots: the ring buffer has wrapped
+        step()
+    live = first.state[image]
+    s_before, head_before = live["s"].clone(), live["head"]
+    saved = compact(first.state_dict(), 2)
+    kept = saved["state"][0]
+    assert kept["s"].shape == kept["y"].shape == (2, image.numel()) and kept["rho"].shape == (2,)
+    newest = [(head_before - 2) % 5, (head_before - 1) % 5]  # oldest first
+    assert torch.equal(kept["s"], live["s"][newest]) and kept["count"] == 2
+    # The optimiser itself is untouched: only what is written is smaller.
+    assert live["s"].shape == (5, image.numel()) and torch.equal(live["s"], s_before)
+    assert live["head"] == head_before and live["count"] == 5
+
+    second = DeviceLBFGS([image], history_size=5)
+    second.load_state_dict(saved)
+    state = second.state[image]
+    assert state["s"].shape == (5, image.numel()) and state["count"] == 2 and state["head"] == 2
+    assert torch.equal(state["s"][:2], live["s"][newest]) and torch.equal(state["y"][:2], live["y"][newest])
+    before = _value(loss, image)
+    step = _stepper(second, loss, image)
+    losses = [step() for _ in range(6)]
+    assert state["count"] == 5  # the history grew back to history_size
+    assert all(torch.isfinite(torch.tensor(losses))) and _value(loss, image) < before
+
+    nothing = DeviceLBFGS([image], history_size=5)  # no pairs at all: a scaled gradient step, then L-BFGS
+    nothing.load_state_dict(compact(second.state_dict(), 0))
+    assert nothing.state[image]["count"] == 0
+    step = _stepper(nothing, loss, image)
+    before = _value(loss, image)
+    for _ in range(3):
+        step()
+    assert nothing.state[image]["count"] == 3 and _value(loss, image) < before
+
+
+def test_a_compacted_state_with_all_its_pairs_resumes_exactly(tiny_encoder):
+    """Early in a run (fewer pairs than the kept number) compaction drops only empty slots."""
+    loss, start = _problem(tiny_encoder)
+    straight, _ = _optimise(lambda p: DeviceLBFGS(p, history_size=8), loss, start, 10)
+    image = torch.nn.Parameter(start.clone())
+    first = DeviceLBFGS([image], history_size=8)
+    step = _stepper(first, loss, image)
+    for _ in range(5):  # 4 pairs
+        step()
+    saved = compact(first.state_dict(), 4)
+    assert saved["state"][0]["s"].shape[0] == 4
+    second = DeviceLBFGS([image], history_size=8)
+    second.load_state_dict(saved)
+    step = _stepper(second, loss, image)
+    for _ in range(5):
+        step()
+    assert torch.equal(image.detach(), straight)
+
+
+def test_torch_lbfgs_state_keeps_its_newest_pairs(tiny_encoder):
+    loss, start = _problem(tiny_encoder)
+    image = torch.nn.Parameter(start.clone())
+    options = {"history_size": 5, "tolerance_grad": 0.0, "tolerance_change": 0.0}
+    first = torch.optim.LBFGS([image], **options)
+    step = _stepper(first, loss, image)
+    for _ in range(10):
+        step()
+    live = first.state[image]
+    assert len(live["old_dirs"]) == 5
+    saved = compact(first.state_dict(), 2)
+    kept = saved["state"][0]
+    assert [len(kept[k]) for k in ("old_dirs", "old_stps", "ro")] == [2, 2, 2]
+    assert kept["old_dirs"][-1] is live["old_dirs"][-1] and len(live["old_dirs"]) == 5  # untouched
+    assert compact(first.state_dict(), 0)["state"][0]["old_dirs"] == []
+    second = torch.optim.LBFGS([image], **options)
+    second.load_state_dict(saved)
+    before = _value(loss, image)
+    step = _stepper(second, loss, image)
+    for _ in range(4):
+        step()
+    assert len(second.state[image]["old_dirs"]) == 5 and _value(loss, image) < before
+    adam = torch.optim.Adam([image]).state_dict()
+    assert compact(adam, 0) is adam  # no curvature pairs: saved as it is
 
 
 def test_refuses_what_it_does_not_do():

@@ -128,6 +128,7 @@ def test_a_tiled_run_stopped_mid_tile_resumes_where_it_was(tmp_path):
         "scale_steps=[5]",
         "steps=20",
         "checkpoint_every=30",
+        "checkpoint_history=100",  # the whole L-BFGS history: the resumed tile is bit-identical
     ]
     process = subprocess.Popen(
         [sys.executable, "-m", "nst", *args, "hydra.run.dir=cut"],

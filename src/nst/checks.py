@@ -21,9 +21,9 @@ def positive_int(value: Any, key: str) -> int:
     return value
 
 
-def non_negative_int(value: Any, key: str) -> int:
+def non_negative_int(value: Any, key: str, zero: str = "never") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise NSTError(f"{key} must be a non-negative integer (0 = never), got {value!r}")
+        raise NSTError(f"{key} must be a non-negative integer (0 = {zero}), got {value!r}")
     return value
 
 

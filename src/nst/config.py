@@ -89,6 +89,7 @@ class Config:
     image_every: int = MISSING
     progress_bar: bool = MISSING
     checkpoint_every: int = MISSING
+    checkpoint_history: int = MISSING
     resume: str | None = MISSING
     overwrite: bool = MISSING
     max_input_pixels: int = MISSING
@@ -111,10 +112,21 @@ def register() -> None:
         OmegaConf.register_new_resolver("nst_job_name", job_name)
 
 
+# Keys added since runs first saved their config that change only how a run is saved, not its result:
+# a checkpoint written before one of them resumes with its default from conf/config.yaml.
+ADDED_SINCE = ("checkpoint_history",)
+
+
 def validated(cfg: DictConfig | dict | str) -> DictConfig:
     """A config from elsewhere (a checkpoint) checked against the same schema."""
     data = OmegaConf.create(cfg) if isinstance(cfg, str) else cfg
-    return OmegaConf.merge(OmegaConf.structured(Config), data)
+    merged = OmegaConf.merge(OmegaConf.structured(Config), data)
+    missing = [key for key in ADDED_SINCE if OmegaConf.is_missing(merged, key)]
+    if missing:
+        defaults = OmegaConf.load(CONF_DIR / "config.yaml")
+        for key in missing:
+            merged[key] = defaults[key]
+    return merged
 
 
 def compose(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:

@@ -24,6 +24,7 @@ from nst.checkpoint import RunState, StopFlag
 from nst.devices import claim_gpu
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
 from nst.images import Sources, save_image, upsample
+from nst.lbfgs import compact
 from nst.module import StyleTransfer, step_loader
 from nst.plan import Plan
 from nst.resources import check_memory, current_memory_mb, expected_device
@@ -83,7 +84,7 @@ class Run:
         snapshot = replace(
             self.state,
             **{"image" if self.tiling is None else "tile_image": module.image.detach()},
-            optimizer=trainer.optimizers[0].state_dict(),
+            optimizer=compact(trainer.optimizers[0].state_dict(), self.plan.checkpoint_history),
             step_in_scale=self.state.step_in_scale + trainer.global_step,
             steps_done=step,
             evaluations=self.state.evaluations + module.evaluations,

@@ -22,6 +22,10 @@ used as a ring buffer and computes everything with tensor arithmetic, so a step 
 It is L-BFGS without a line search, one iteration per ``step()`` (``optimizer=lbfgs_device``, the
 default): the same iterates as ``torch.optim.LBFGS(max_iter=1, line_search_fn=None)`` up to
 rounding as long as no step is taken back (tests/test_lbfgs.py measures it).
+
+A checkpoint keeps only the newest pairs (:func:`compact`, ``checkpoint_history``): the history is
+two image-sized vectors a pair, 200 images' worth at the default ``history_size``. A state with
+fewer slots than ``history_size`` loads into a full-size ring buffer that fills up again.
 """
 
 from __future__ import annotations
@@ -54,6 +58,21 @@ class DeviceLBFGS(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "history_size": history_size, "max_eval": max_eval})
         if len(self.param_groups) != 1 or len(self.param_groups[0]["params"]) != 1:
             raise ValueError("DeviceLBFGS optimises one tensor (the image)")
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A saved state; one compacted to fewer pairs (:func:`compact`) gets its ring buffer back at
+        ``history_size`` slots, the kept pairs oldest first, and fills it again as it steps."""
+        super().load_state_dict(state_dict)
+        state = self.state[self._param]
+        size = self.param_groups[0]["history_size"]
+        if state and state["s"].shape[0] < size:
+            count = state["count"]
+            kept = _ring_order(state["s"].shape[0], state["head"], count)  # oldest first
+            for key in ("s", "y", "rho"):
+                grown = state[key].new_zeros((size, *state[key].shape[1:]))
+                grown[:count] = state[key][kept]
+                state[key] = grown
+            state["head"] = count % size
 
     @property
     def _param(self) -> torch.Tensor:
@@ -157,3 +176,41 @@ class DeviceLBFGS(torch.optim.Optimizer):
             beta = y[i].dot(r) * rho[i]
             r = r + s[i] * (alphas[i] - beta)
         return r
+
+
+def _ring_order(size: int, head: int, count: int) -> list[int]:
+    """The slots of a ring buffer's ``count`` pairs, oldest first (``head`` is the next slot)."""
+    return [(head - count + i) % size for i in range(count)]
+
+
+def compact(state_dict: dict[str, Any], keep: int) -> dict[str, Any]:
+    """``state_dict`` with only the newest ``keep`` curvature pairs: what a checkpoint saves.
+
+    DeviceLBFGS: its ring buffers become ``min(keep, count)`` slots, oldest first; torch's LBFGS: the
+    last ``keep`` entries of its lists. Other optimisers' states, and states with at most ``keep``
+    pairs, are returned as they are. The optimiser's own state is not changed (new dicts, and only
+    the kept rows are copied). A state of ``count <= keep`` pairs resumes bit-identically; fewer
+    pairs than the run had make the steps after a resume differ (README: Resume).
+    """
+    states = state_dict.get("state", {})
+    if len(states) != 1:
+        return state_dict
+    ((index, state),) = states.items()
+    if "s" in state and "head" in state:  # DeviceLBFGS
+        size, count = state["s"].shape[0], state["count"]
+        if size <= keep:
+            return state_dict
+        kept = min(keep, count)
+        rows = torch.tensor(
+            _ring_order(size, state["head"], kept), dtype=torch.long, device=state["s"].device
+        )
+        smaller = {key: state[key].index_select(0, rows) for key in ("s", "y", "rho")}
+        state = {**state, **smaller, "count": kept, "head": 0}  # a full ring of `kept` slots
+    elif "old_dirs" in state:  # torch.optim.LBFGS: lists, oldest first
+        if len(state["old_dirs"]) <= keep:
+            return state_dict
+        start = len(state["old_dirs"]) - keep
+        state = {**state, **{key: state[key][start:] for key in ("old_dirs", "old_stps", "ro")}}
+    else:
+        return state_dict
+    return {**state_dict, "state": {index: state}}

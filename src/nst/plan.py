@@ -109,6 +109,7 @@ class Plan:
     log_every: int  # 0 = never
     image_every: int
     checkpoint_every: int
+    checkpoint_history: int  # curvature pairs a checkpoint keeps (nst.lbfgs.compact)
     progress_bar: bool
     output: Path | None
     overwrite: bool
@@ -375,6 +376,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         backbone=backbone,
         optimizer=optimizer,
         **periods,
+        checkpoint_history=non_negative_int(cfg.checkpoint_history, "checkpoint_history", "no pairs"),
         progress_bar=bool(cfg.progress_bar),
         output=output,
         overwrite=bool(cfg.overwrite),

@@ -137,8 +137,8 @@ def requeued(out_dir: Path) -> bool:
 
 # Keys that change how a run is watched or where a copy goes, not the result it makes.
 NOT_RESULT_KEYS = frozenset(
-    {"log_every", "image_every", "progress_bar", "checkpoint_every", "skip_completed", "debug",
-     "resume", "overwrite", "force", "max_input_pixels", "output", "ablation", "trainer"}
+    {"log_every", "image_every", "progress_bar", "checkpoint_every", "checkpoint_history", "skip_completed",
+     "debug", "resume", "overwrite", "force", "max_input_pixels", "output", "ablation", "trainer"}
 )  # fmt: skip
 
 
