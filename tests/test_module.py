@@ -1,6 +1,8 @@
 """The LightningModule on a tiny random encoder: the image is the only parameter, targets are
 unsaved buffers, one optimiser step lowers the loss, and the loss terms are structured."""
 
+import math
+
 import pytest
 import torch
 
@@ -98,3 +100,37 @@ def test_export_clamps_but_the_parameter_is_free(tiny_encoder):
         module.image[0, 0, 0, 0] = 1.7
     assert float(module.image.detach().max()) == pytest.approx(1.7)
     assert float(module.export().max()) == 1.0
+
+
+def test_an_overshooting_fit_returns_the_best_image_it_evaluated(tiny_encoder):
+    """Steps far too long (SGD at lr 1e5) leave a worse image than the start: keep_best puts back the
+    best one evaluated, so the result is never worse than the image the fit started from."""
+    module = make_module(tiny_encoder)
+    start = module.image.detach().clone()
+    optimizer = torch.optim.SGD([module.image], lr=1e5)
+    evaluated = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = module.training_step(0, 0)
+        loss.backward()
+        optimizer.step()
+        evaluated.append(float(loss.detach()))
+    with torch.no_grad():
+        last = float(module.losses().total)
+    assert math.isfinite(last) and last > 1e6 * evaluated[0], (evaluated, last)  # 0.03 -> 5e3 -> 7e19
+    assert module.keep_best()
+    with torch.no_grad():
+        kept = float(module.losses().total)
+    assert kept == pytest.approx(min(evaluated), rel=1e-5) and kept <= evaluated[0]
+    assert torch.equal(module.image.detach(), start)  # here the best is the start itself
+
+
+def test_a_descending_fit_keeps_its_last_image(tiny_encoder):
+    module = make_module(tiny_encoder)
+    optimizer = module.configure_optimizers()  # Adam at lr 0.05: every step lowers the loss
+    for _ in range(5):
+        optimizer.zero_grad()
+        module.training_step(0, 0).backward()
+        optimizer.step()
+    last = module.image.detach().clone()
+    assert not module.keep_best() and torch.equal(module.image.detach(), last)

@@ -36,6 +36,7 @@ class RunState:
     tile_index: int = 0  # the tile being optimised (tiles before it are in the canvas)
     tile_image: torch.Tensor | None = None  # that tile's pixels mid-optimisation (None: not started)
     tile_losses: list[dict[str, Any]] = field(default_factory=list)  # each finished tile's final losses
+    best_iterates: int = 0  # fits (scales, tiles) whose last step scored worse than an earlier image
 
     def to_dict(self) -> dict[str, Any]:
         """The saved fields, every tensor copied to the CPU once (no deep copy before that)."""
@@ -44,7 +45,7 @@ class RunState:
 
 PER_PROCESS = ("step_seconds", "step_evaluations")  # times stay per process
 SAVED = tuple(f.name for f in fields(RunState) if f.name not in PER_PROCESS)
-OPTIONAL = ("tile_index", "tile_image", "tile_losses")  # absent from checkpoints written before tiles
+OPTIONAL = ("tile_index", "tile_image", "tile_losses", "best_iterates")  # absent from older checkpoints
 
 
 def to_cpu(obj: Any) -> Any:

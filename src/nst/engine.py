@@ -171,6 +171,8 @@ class Run:
         try:
             if remaining > 0:
                 trainer.fit(module, train_dataloaders=step_loader(remaining))
+                module.to(trainer.strategy.root_device)  # Lightning's teardown moved it to the CPU
+                state.best_iterates += module.keep_best()
         finally:
             state.steps_done = monitor.step(trainer)
             state.step_in_scale += trainer.global_step

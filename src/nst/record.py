@@ -37,6 +37,7 @@ def build(
         "status": status,
         "steps": state.steps_done,
         "evaluations": state.evaluations,
+        "best_iterates": state.best_iterates,  # scales or tiles whose result is an earlier, better image
         "wall_seconds": round(wall_seconds, 3),
         **per_step_seconds(state),
         **losses.numbers(),
