@@ -71,6 +71,9 @@ JOBS ?= $(NPROC)
 ABLATIONS_THREADS ?= $(shell echo $$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )))
 LAUNCHER = $(if $(filter 1,$(JOBS)),,hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
 QUICK_DIR ?= multirun/ablations-quick
+# At 48 px a job is mostly start-up (importing torch, reading VGG-19), which every worker of a pool
+# pays again: the quick pipeline runs its jobs one after another unless JOBS is given.
+QUICK_JOBS ?= $(if $(filter command line environment,$(origin JOBS)),$(JOBS),1)
 QUICK_ARGS ?= size=48 steps=40 image_every=0
 
 ablations: $(STAMP) ## run the six studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed), then the report
@@ -81,7 +84,7 @@ ablations: $(STAMP) ## run the six studies, JOBS at a time (default: every core;
 	OMP_NUM_THREADS=$(NPROC) $(PY) experiments/ablations/report.py --runs $(ABLATIONS_DIR)/$(BACKBONE) --out $(ABLATIONS_REPORT)
 
 ablations-quick: $(STAMP) ## the same pipeline at 48 px, 40 steps (QUICK_DIR=multirun/ablations-quick)
-	$(MAKE) --no-print-directory ablations ABLATIONS_DIR=$(QUICK_DIR) \
+	$(MAKE) --no-print-directory ablations ABLATIONS_DIR=$(QUICK_DIR) JOBS=$(QUICK_JOBS) \
 	  ABLATIONS_REPORT=$(QUICK_DIR)/$(BACKBONE)/report ARGS="$(QUICK_ARGS) $(ARGS)"
 
 clean: ## remove run outputs (keeps .venv)

@@ -10,6 +10,10 @@ for ``vgg19`` runs, else ``vgg19``), all at 256 px (a larger result is downsampl
   photo's own (1 = no closer to the style than the photo, 0 = the style's statistics);
 * content similarity: the cosine of the relu4_2 activations with the photo's (1 = the photo).
 
+A pair's smaller sizes are read from its largest run when that run formed its look there
+(``scales/<size>px.png``: the same steps at the same scales), so ``--sizes 256,512,1024`` runs each
+pair once, at 1024 px, largest first.
+
 Targets (issue "The look"): style ratio <= 0.40 and content similarity >= 0.60 at every size, and the
 512 / 1024 px results within +-0.10 of the 256 px result in both. Writes ``look.md`` and ``look.json``
 to ``--out`` and one figure per size pair (old and new, every size shown at the same display size).
@@ -193,7 +197,9 @@ def figure(jobs: list[Job], runs: Path, out: Path, height: int = 192) -> None:
             result = Job(pair, size, variant).result(runs)
             if result is not None:
                 tile = Image.open(result).convert("RGB")
-                tile.thumbnail((width - 4, height - 4), Image.Resampling.LANCZOS)
+                scale = min((width - 4) / tile.width, (height - 4) / tile.height)  # every size alike
+                shape = (round(tile.width * scale), round(tile.height * scale))
+                tile = tile.resize(shape, Image.Resampling.LANCZOS)
                 sheet.paste(tile, (120 + column * width, 24 + r * height))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, quality=90)
