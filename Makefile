@@ -46,9 +46,9 @@ format: $(STAMP) ## ruff fix and format
 	$(VENV)/bin/ruff check --fix src tests experiments scripts
 	$(VENV)/bin/ruff format src tests experiments scripts
 
-tensorboard: $(STAMP) ## open TensorBoard on every run and sweep (LOGDIR=... to narrow)
+tensorboard: $(STAMP) ## open TensorBoard on every run and sweep, every image step shown (LOGDIR=... to narrow)
 	@mkdir -p outputs multirun
-	$(VENV)/bin/tensorboard $(if $(LOGDIR),--logdir $(LOGDIR),--logdir_spec outputs:outputs,multirun:multirun)
+	$(VENV)/bin/tensorboard --samples_per_plugin images=0 $(if $(LOGDIR),--logdir $(LOGDIR),--logdir_spec outputs:outputs,multirun:multirun)
 
 bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px -> bench/latest.json (ARGS="--sizes 128,256 ...")
 	$(PY) experiments/bench/bench.py $(ARGS)

@@ -211,6 +211,8 @@ class Run:
             masks=self.sources.masks_at(size),
             present=self.sources.presenter(size),
         )
+        if state.steps_done == 0 and plan.image_every:  # the start, so the images show the whole path
+            log_image(trainer, module, 0)
         self.fit_module(trainer, module, monitor, remaining)
         state.image, state.optimizer = module.image.detach().to("cpu"), None  # a new scale: fresh history
         state.scale_index, state.step_in_scale = state.scale_index + 1, 0
