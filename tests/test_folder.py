@@ -38,6 +38,7 @@ def test_every_image_gets_a_result_and_the_record_lists_them(tmp_path):
     done = run_nst(*RUN, "content=photos", "steps=5", "output=out", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "skipping 1 file(s) of photos that are not images: notes.txt" in done.stderr
+    assert "nst: warning: skipping 1 file(s) of photos" in (tmp_path / "run" / "cli.log").read_text()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo0.png", "photo1.png"]
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["status"] == "completed" and record["completed_images"] == 2

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import signal
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nst.console import say
 from nst.errors import NSTError
 from nst.files import atomic_write
 from nst.rundir import CHECKPOINT
@@ -116,6 +115,5 @@ class StopFlag:
         handover = self._previous.get(signal.SIGUSR2)
         if self.signum == signal.SIGUSR2 and callable(handover):
             line = f"nst: stopped: {error}; handing over to the scheduler's requeue"
-            print(line, file=sys.stderr, flush=True)
-            logging.getLogger("nst.file").info(line)  # the run folder's cli.log
+            say(line)
             handover(signal.SIGUSR2, None)  # submitit: requeue this job, then exit

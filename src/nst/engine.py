@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from nst.backbones import build_encoder, native_bf16, resolve_precision
 from nst.balance import balance_factor
 from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import RunState, StopFlag
+from nst.console import say
 from nst.devices import claim_gpu
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
 from nst.images import Sources, save_image, upsample
@@ -59,10 +59,9 @@ class Run:
         )
         self.device = device
         if plan.backbone.precision == "bf16" and not native_bf16(device):
-            print(
+            say(
                 f"nst: note: backbone.precision=bf16 is emulated on this {device.type} (no AVX512-BF16/"
-                "AMX): expect it to be slower than fp32",
-                file=sys.stderr,
+                "AMX): expect it to be slower than fp32"
             )
         self.encoder = encoder or build_encoder(plan.backbone, plan.layers)
         self.balance = balance_factor(plan, self.sources, self.encoder)  # balance=auto: x style weight
@@ -325,7 +324,7 @@ def run(
 ) -> dict[str, Any]:
     """One style-transfer / reconstruction / synthesis run; returns the record it wrote."""
     if plan.devices == "free":  # a sweep's job on a machine with several GPUs: its own GPU
-        with claim_gpu(torch.cuda.device_count(), notify=lambda line: print(line, file=sys.stderr)) as index:
+        with claim_gpu(torch.cuda.device_count(), notify=say) as index:
             return run(replace(plan, devices=[index]), out_dir, state, encoder, progress)
     quiet_lightning()
     current = Run(plan, out_dir, state, encoder, progress)

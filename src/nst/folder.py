@@ -14,12 +14,12 @@ existing file without ``overwrite=true`` (:mod:`nst.outputs`, checked when plann
 from __future__ import annotations
 
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nst import checkpoint
+from nst.console import say
 from nst.errors import FolderIncomplete, NSTError, RunStopped
 from nst.files import write_json, write_text
 from nst.outputs import result_names
@@ -30,7 +30,7 @@ FOLDER_CONFIG = "folder_run.yaml"  # the resolved config: resume=RUN_DIR plans t
 
 
 def _warn(message: str) -> None:
-    print(f"nst: warning: {message}", file=sys.stderr, flush=True)
+    say(f"nst: warning: {message}")
 
 
 def _warn_about_other_files(folder: Path, images: list[Path]) -> None:
@@ -110,7 +110,7 @@ def _one_image(
         return _entry(image, name, sub, done | {"output": str(results / f"{name}.png")})
     state = checkpoint.load(sub) if (sub / CHECKPOINT).is_file() else None
     if state is not None:
-        print(f"resuming:    {image.name} at step {state.steps_done}", flush=True)
+        say(f"resuming:    {image.name} at step {state.steps_done}", stderr=False)
     one = replace(plan, content=image, output=results / f"{name}.png", overwrite=True)
     per_image = sum(plan.steps)
     progress = (f"image {index + 1}/{count}", index * per_image, per_image * count)
@@ -132,9 +132,10 @@ def _one_image(
         _warn(f"skipping {image.name}: {error}")
         return {"content": str(image.absolute()), "name": name, "status": "skipped", "error": str(error)}
     if data.get("ended_by") == "time_budget":
-        print(
+        say(
             f"stopped:     {image.name}: time_budget={plan.time_budget:g}s reached after "
-            f"{data['steps']} steps"
+            f"{data['steps']} steps",
+            stderr=False,
         )
     return _entry(image, name, sub, data | {"output": str(one.output)})
 
