@@ -1,9 +1,12 @@
 import sys
 
-try:
-    from nst.cli import main
-except KeyboardInterrupt:  # Ctrl-C while the imports start up: one line, as for the rest of start-up
-    print("nst: stopped: interrupted (SIGINT) during start-up: nothing was run", file=sys.stderr)
+from nst.errors import hold_interrupts, interrupt_held
+
+hold_interrupts()  # a Ctrl-C while the imports start up is recorded here, never lost inside an import
+from nst.cli import STARTUP_INTERRUPTED, main  # noqa: E402
+
+if interrupt_held():  # one line, as for the rest of start-up
+    print(f"nst: stopped: {STARTUP_INTERRUPTED}", file=sys.stderr)
     sys.exit(130)
 
 main()

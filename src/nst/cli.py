@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from nst import config
-from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError
+from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError, hold_interrupts, release_interrupts
 from nst.files import write_json
 from nst.plan import Plan, make_plan
 from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
@@ -157,7 +157,7 @@ def job(cfg: DictConfig) -> float | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     code, message, label = 0, "", "error"
     try:
-        _release_interrupt()
+        release_interrupts()  # a Ctrl-C held while Hydra made the run folder is raised here
         return run_job(cfg, out_dir)
     except NSTError as err:
         if cfg.debug:
@@ -247,23 +247,6 @@ def print_help(argv: list[str]) -> None:
     print(help_text(cfg, dict(cfg.hydra.runtime.choices)))
 
 
-_HELD: list[int] = []  # a Ctrl-C that came while Hydra made the run folder
-
-
-def _hold(signum: int, frame: object) -> None:
-    _HELD.append(signum)
-
-
-def _release_interrupt() -> None:
-    """From the job on, Ctrl-C raises again; one held while Hydra made the run folder is raised now,
-    where the job can remove that folder."""
-    if signal.getsignal(signal.SIGINT) is _hold:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if _HELD:
-        _HELD.clear()
-        raise KeyboardInterrupt
-
-
 def main() -> None:
     """``python -m nst``: every way out is one line and an exit code (:mod:`nst.errors`)."""
     debug = "debug=true" in sys.argv[1:]
@@ -295,8 +278,10 @@ def _main() -> None:
             except BrokenPipeError:  # `--help | head`: the reader left; say nothing more
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
-        if not {"-m", "--multirun"} & set(sys.argv[1:]):  # a sweep's launcher keeps Ctrl-C its own
-            signal.signal(signal.SIGINT, _hold)  # until the job starts (_release_interrupt)
+        if {"-m", "--multirun"} & set(sys.argv[1:]):  # a sweep's launcher keeps Ctrl-C its own
+            release_interrupts()
+        else:
+            hold_interrupts()  # until the job starts (release_interrupts in job)
         job()
     except JobFailed as err:  # the first failed job of a multirun: its line was printed when it failed
         from nst.sweep import report
