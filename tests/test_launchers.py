@@ -168,6 +168,30 @@ def test_slurm_launcher_without_slurm_is_one_line(tmp_path):
     assert lines[0].startswith("nst: error: hydra/launcher=slurm needs SLURM's sbatch"), lines[0]
 
 
+def test_slurm_launcher_when_sbatch_cannot_submit_is_one_line_and_leaves_nothing(tmp_path):
+    """sbatch is installed but no controller answers (SLURM down, a laptop with the client only):
+    sbatch's own lines become one, and submitit's job pickles do not stay behind."""
+    (tmp_path / "bin").mkdir()
+    sbatch = tmp_path / "bin" / "sbatch"
+    sbatch.write_text(
+        "#!/bin/sh\n"
+        "echo 'sbatch: error: Batch job submission failed:' \\\n"
+        "  'Unable to contact slurm controller (connect failure)' >&2\n"
+        "exit 1\n"
+    )
+    sbatch.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "work").mkdir()
+    done = nst_multirun("style=null", "size=32", "steps=2", "seed=0,1", "hydra/launcher=slurm",
+                        "hydra.sweep.dir=sweep", cwd=tmp_path / "work", env=env)  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    line = lines[0]
+    assert line.startswith("nst: error: hydra/launcher=slurm: sbatch could not submit the sweep"), line
+    assert "Unable to contact slurm controller" in line
+    assert list((tmp_path / "work").iterdir()) == []  # no sweep folder, no .submitit pickles
+
+
 @pytest.mark.slow
 def test_a_failed_job_does_not_stop_the_sweep(tmp_path):
     done = nst_multirun("style=null", "steps=2", "size=4,32", "hydra.sweep.dir=sweep", cwd=tmp_path)

@@ -2,7 +2,8 @@
 
 Submitit does the scheduling, the time-limit signal and the requeue; this class adds two:
 
-- a clear start: without SLURM's ``sbatch`` on PATH the sweep stops with one line, before submitting;
+- a clear start: without SLURM's ``sbatch`` on PATH, or when sbatch cannot submit (no controller
+  answers, no configuration), the sweep stops with one line and leaves no ``.submitit`` pickles;
 - ``mem_gb: null`` asks SLURM for the sweep's own estimate (the largest job's peak, plus the process),
   unless ``mem_per_cpu`` or ``mem_per_gpu`` is given (SLURM refuses two memory requests).
 
@@ -14,12 +15,17 @@ Requeue is submitit's, resume is nst's: SLURM signals a job before its time limi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import DictConfig, open_dict
@@ -60,4 +66,42 @@ class SlurmLauncher(SubmititSlurmLauncher):
                     del cfg["hydra"]  # not part of the run's config
             self.params["mem_gb"] = memory_gb(configs)
             log.info(f"SLURM memory per job: {self.params['mem_gb']} GB (the largest job's estimate)")
-        return super().launch(job_overrides, initial_job_idx)
+        assert self.config is not None
+        with _submission_in_one_line(Path(str(self.config.hydra.sweep.dir))):
+            return super().launch(job_overrides, initial_job_idx)
+
+
+@contextlib.contextmanager
+def _submission_in_one_line(sweep_dir: Path) -> Iterator[None]:
+    """sbatch failing (no controller answers, no configuration) becomes one NSTError line, and the
+    pickles submitit wrote for the jobs are removed. Only the submission is wrapped: hydra-submitit's
+    launch submits (``executor.map_array``) and then waits for the jobs, whose own failures stay theirs.
+    """
+    import submitit
+
+    submit = submitit.AutoExecutor.map_array
+
+    def map_array(executor: Any, *args: Any) -> Any:
+        captured = io.StringIO()  # submitit prints sbatch's stderr before it raises
+        try:
+            with contextlib.redirect_stderr(captured):
+                jobs = submit(executor, *args)
+        except (RuntimeError, OSError) as err:  # submitit's FailedJobError / FailedSubmissionError
+            shutil.rmtree(sweep_dir / ".submitit", ignore_errors=True)
+            reason = _reason(err, captured.getvalue())
+            raise NSTError(
+                f"hydra/launcher=slurm: sbatch could not submit the sweep ({reason}); is the SLURM "
+                "controller up? scripts/slurm_local.sh up starts a one-machine cluster"
+            ) from err
+        sys.stderr.write(captured.getvalue())
+        return jobs
+
+    with mock.patch.object(submitit.AutoExecutor, "map_array", map_array):
+        yield
+
+
+def _reason(err: BaseException, stderr: str) -> str:
+    """sbatch's last error line (``Batch job submission failed: ...``), else the exception's."""
+    lines = [line.strip() for line in (stderr or str(err)).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line or "fatal" in line] or lines or [type(err).__name__]
+    return errors[-1].removeprefix("sbatch: ")
