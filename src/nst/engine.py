@@ -220,12 +220,11 @@ class Run:
         """Write result.png (and `output`) and metrics.json; return the record."""
         assert self.module is not None and self.trainer is not None
         device = self.trainer.strategy.root_device
-        self.module.to(device)  # Lightning's teardown moves the module back to the CPU after fit
+        shown = self.shown_now(image)
         if self.tiling is not None:  # the whole image never goes through VGG at a tiled size
-            shown, losses = self.tiling.shown(image), self.tiling.losses.mean()
+            losses = self.tiling.losses.mean()
             extra = self.tiling.record() | extra
         else:
-            shown = self.module.shown(image.to(device))
             with torch.no_grad():
                 losses = self.module.losses(image.to(device))
         path = save_image(shown, self.out_dir / "result.png")

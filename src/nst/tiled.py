@@ -224,8 +224,7 @@ class TiledScale:
         # own pixels grow against that fixed context (a zero gradient there is exact for L-BFGS).
         module.image.register_hook(lambda grad: grad * free)
         self.active = True
-        run.fit_module(trainer, module, monitor, remaining)
-        module.to(device)  # Lightning's teardown moved it back to the CPU
+        run.fit_module(trainer, module, monitor, remaining)  # leaves the module on the device
         with torch.no_grad():
             self.losses.add(module.losses(module.export()), box)
         blend(state.image, module.export(), box)
