@@ -24,7 +24,7 @@ def claims_section(claims: list[Claim]) -> str:
 
 {table(["", "claim (course report)", "measured here", "verdict", "why"], rows)}
 
-Rules (`experiments/ablations/report.py`, `claim_*`; every number above is computed from the runs):
+Rules (`experiments/ablations/report_claims.py`, `claim_*`; every number above is computed from the runs):
 
 {rules}
 """
