@@ -216,5 +216,5 @@ def test_the_temporal_term_and_warm_start_lower_the_warping_error(tmp_path):
         frames = [load_image(p, 64) for p in sorted((tmp_path / name / "frames").glob("*.png"))]
         inputs = [load_image(p, 64) for p in sorted((tmp_path / name / "input").glob("*.png"))]
         errors[name] = warping_error(frames, inputs)
-    # measured 0.09x (vgg16_hed, temporal_weight 1e5); 0.21x with the warm start alone (weight 1e4)
-    assert errors["video"] < 0.25 * errors["independent"], errors
+    # measured 0.21x (vgg16_hed at its default temporal_weight 1e4), 0.09x at 1e5; the goal is 0.5x
+    assert errors["video"] < 0.4 * errors["independent"], errors
