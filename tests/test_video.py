@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -200,6 +204,25 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
     assert "frame 3/3" in again.stdout and "frame 2/3" not in again.stdout
     for a, b in zip(_frames(run), _frames(stopped), strict=True):
         assert np.abs(a - b).max() <= 1 / 255
+    # A real Ctrl-C while frame 2 runs: frame 1 is kept and not redone; resume goes on from frame 2.
+    args = [*RUN, "content=pan.mp4", *steps, "video.steps=30", "hydra.run.dir=ctrl_c"]
+    process = subprocess.Popen([sys.executable, "-m", "nst", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "ctrl_c" / "runs" / "frame_00002" / "tb").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.count("\n") == 1 and "continue with resume=" in err, err
+    assert [p.name for p in (tmp_path / "ctrl_c" / "frames").iterdir()] == ["frame_00001.png"]
+    kept = (tmp_path / "ctrl_c" / "frames" / "frame_00001.png").stat().st_mtime_ns
+    resumed = run_nst("resume=ctrl_c", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "frame 2/3" in resumed.stdout and "frame 1/3" not in resumed.stdout
+    assert (tmp_path / "ctrl_c" / "frames" / "frame_00001.png").stat().st_mtime_ns == kept
+    assert io.probe(tmp_path / "ctrl_c" / "result.mp4").frames == 3
 
 
 @pytest.mark.slow

@@ -184,6 +184,14 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
             entries.append(_entry(index, result, data))
             log.add(index, data, result)
             _say_frame(k, count, index, data, video, entries)
+    except KeyboardInterrupt:  # Ctrl-C between two frames' steps (start-up, flow, writing): the same
+        _record(out_dir, plan, entries, "interrupted")
+        raise RunStopped(
+            f"interrupted (SIGINT) after {len(entries)} of {count} frames; the finished frames are in "
+            f"{results[0].parent}; continue with resume={out_dir}",
+            128 + 2,
+            label="stopped",
+        ) from None
     finally:
         log.close()
     target = out_dir / RESULT
