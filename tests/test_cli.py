@@ -231,6 +231,19 @@ BAD_INPUTS = {
         ["size=60000", "tile=40000", "content=tiny.png"],
         "one tile of 40000x40000",
     ),
+    # video (a clip's own bad inputs: tests/test_video.py)
+    "frames of an image": (
+        ["video.frames=[1,2]"],
+        "video.frames selects frames of a video: content is not one",
+    ),
+    "zero first-frame steps": (["video.first_steps=0"], "video.first_steps must be a positive integer"),
+    "zero frame steps": (["video.steps=0"], "video.steps must be a positive integer"),
+    "negative temporal weight": (
+        ["video.temporal_weight=-1"],
+        "video.temporal_weight must be a non-negative",
+    ),
+    "warm start not a bool": (["video.warm_start=maybe"], "video.warm_start must be true or false"),
+    "unknown flow preset": (["video.flow_preset=slow"], "unknown video.flow_preset 'slow'"),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
 }

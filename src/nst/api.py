@@ -137,6 +137,8 @@ def stylize(
         plan = make_plan(cfg, folder)
         if plan.folder_run:
             raise NSTError("stylize takes one content image; a folder of them: python -m nst content=DIR")
+        if plan.video_run:
+            raise NSTError("stylize takes one content image; a video: python -m nst content=clip.mp4")
         with claim(folder):
             data = run(plan, folder)
         from PIL import Image

@@ -42,8 +42,10 @@ def fail(message: str, code: int, label: str = "error") -> None:
 def _resume(run_dir: Path) -> tuple[Plan, object]:
     from nst import checkpoint
     from nst.folder import folder_config
+    from nst.video.run import video_config
 
     saved = folder_config(run_dir)  # a folder run: its images resume one by one
+    saved = saved if saved is not None else video_config(run_dir)  # a video: from its first unfinished frame
     state = checkpoint.load(run_dir) if saved is None else None
     try:
         cfg = config.validated(saved if saved is not None else state.config)
@@ -62,7 +64,11 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
         plan, state = _resume(out_dir)
-        where = "the first unfinished image" if state is None else f"step {state.steps_done}"
+        where = (
+            f"step {state.steps_done}"
+            if state is not None
+            else "the first unfinished " + ("frame" if plan.video_run else "image")
+        )
         log.info(f"resuming:    {out_dir} at {where}")
     else:
         plan = make_plan(cfg, out_dir)
@@ -84,6 +90,11 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
 
             data = run_folder(plan, out_dir)
             log.info(f"images:      {data['completed_images']} of {len(data['images'])} stylised")
+        elif plan.video_run:
+            from nst.video.run import run_video
+
+            data = run_video(plan, out_dir)
+            log.info(f"frames:      {data['completed_frames']} stylised, in {out_dir / 'frames'}")
         else:
             data = run(plan, out_dir, state)
     if data.get("ended_by") == "time_budget":
@@ -91,11 +102,13 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
             f"stopped:     time_budget={plan.time_budget:g}s reached after {data['steps']} steps; "
             "the image at that step is saved as the result"
         )
-    log.info(f"{'results:   ' if plan.folder_run else 'image:     '}  {data['image']}")
+    kind = "results:   " if plan.folder_run else "video:     " if plan.video_run else "image:     "
+    log.info(f"{kind}  {data['image']}")
     if plan.output is not None and not plan.folder_run:
         log.info(f"output:      {plan.output}")
     log.info(f"metrics:     {out_dir / METRICS}")
-    log.info(f"tensorboard: tensorboard --logdir {out_dir if plan.folder_run else out_dir / 'tb'}")
+    several = plan.folder_run or plan.video_run  # a run per image or frame below out_dir
+    log.info(f"tensorboard: tensorboard --logdir {out_dir if several else out_dir / 'tb'}")
     if plan.folder_run:
         from nst.folder import incomplete
 

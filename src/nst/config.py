@@ -57,6 +57,16 @@ class AblationConfig:
 
 
 @dataclass
+class VideoConfig:
+    frames: list[int] | None = MISSING  # [first, last], 1-based, inclusive; null = every frame
+    first_steps: int | None = MISSING  # steps of the first frame (null: `steps`)
+    steps: int = MISSING  # steps of every later frame (it starts from the previous result)
+    temporal_weight: float = MISSING
+    warm_start: bool = MISSING
+    flow_preset: str = MISSING  # ultrafast | fast | medium (OpenCV DIS)
+
+
+@dataclass
 class Config:
     backbone: BackboneConfig = MISSING
     optimizer: Any = MISSING  # torch.optim keyword arguments under _target_, checked by the plan
@@ -101,6 +111,7 @@ class Config:
     skip_completed: bool = MISSING
     tile: int | None = MISSING
     tile_overlap: int = MISSING
+    video: VideoConfig = MISSING
 
 
 def register() -> None:
@@ -114,7 +125,7 @@ def register() -> None:
 
 # Keys added since runs first saved their config that change only how a run is saved, not its result:
 # a checkpoint written before one of them resumes with its default from conf/config.yaml.
-ADDED_SINCE = ("checkpoint_history",)
+ADDED_SINCE = ("checkpoint_history", "video")  # video: only a video run reads it
 
 
 def validated(cfg: DictConfig | dict | str) -> DictConfig:

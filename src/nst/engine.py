@@ -7,7 +7,7 @@ import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,22 @@ from nst.devices import claim_gpu
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
 from nst.images import Sources, save_image, upsample
 from nst.lbfgs import compact
-from nst.module import StyleTransfer, step_loader
+from nst.module import StyleTransfer, Temporal, step_loader
 from nst.plan import Plan
 from nst.resources import check_memory, current_memory_mb, expected_device
 from nst.threads import shared_cpu
 from nst.tiled import TiledScale
 from nst.tiles import tile_shape
 from nst.trainer import make_trainer, quiet_lightning
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """What a video frame's run takes from the frame before (nst.video): its start image (None: the
+    plan's init) and its temporal term (None: none)."""
+
+    start: torch.Tensor | None
+    temporal: Temporal | None
 
 
 class Run:
@@ -44,6 +53,7 @@ class Run:
         state: RunState | None,
         encoder: torch.nn.Module | None = None,
         progress: tuple[str, int, int] | None = None,
+        frame: VideoFrame | None = None,
     ) -> None:
         device = expected_device(plan.accelerator, plan.devices)
         plan = replace(plan, backbone=resolve_precision(plan.backbone, device))  # auto -> fp32 | bf16
@@ -66,6 +76,7 @@ class Run:
         self.encoder = encoder or build_encoder(plan.backbone, plan.layers)
         self.balance = balance_factor(plan, self.sources, self.encoder)  # balance=auto: x style weight
         self.plan = plan = replace(plan, style_weight=plan.style_weight * self.balance)
+        self.frame = frame  # a video frame (nst.video): its start and temporal term
         self.progress = progress  # a folder run: (label, steps of earlier images, steps of all images)
         self.state = state or RunState(config=plan.config)
         self.started = time.perf_counter()
@@ -150,6 +161,7 @@ class Run:
             optimizer_state=self.state.optimizer,
             compile=plan.compile,
             present=present,
+            temporal=self.frame.temporal if self.frame is not None else None,
         )
 
     def release_last_fit(self) -> None:
@@ -193,7 +205,9 @@ class Run:
             return self.tiling.fit(stop)
         content, styles = self.sources.at(size)
         shape = self.sources.shape_at(size)
-        if state.image is None:
+        if state.image is None and self.frame is not None and self.frame.start is not None:
+            state.image = self.frame.start.clone()  # the previous frame's result, warped
+        elif state.image is None:
             state.image = self.sources.initial_image(size, content)
         elif tuple(state.image.shape[-2:]) != shape:
             state.image = upsample(state.image, shape)
@@ -320,13 +334,14 @@ def run(
     state: RunState | None = None,
     encoder: torch.nn.Module | None = None,
     progress: tuple[str, int, int] | None = None,
+    frame: VideoFrame | None = None,
 ) -> dict[str, Any]:
     """One style-transfer / reconstruction / synthesis run; returns the record it wrote."""
     if plan.devices == "free":  # a sweep's job on a machine with several GPUs: its own GPU
         with claim_gpu(torch.cuda.device_count(), notify=say) as index:
-            return run(replace(plan, devices=[index]), out_dir, state, encoder, progress)
+            return run(replace(plan, devices=[index]), out_dir, state, encoder, progress, frame)
     quiet_lightning()
-    current = Run(plan, out_dir, state, encoder, progress)
+    current = Run(plan, out_dir, state, encoder, progress, frame)
     pl.seed_everything(plan.seed, verbose=False)
     with StopFlag() as stop, background_write_errors() as write_errors, shared_cpu(current.device) as share:
         try:

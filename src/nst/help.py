@@ -80,7 +80,7 @@ def _rows(cfg: DictConfig, choices: dict[str, str]) -> list[tuple[str, str, str]
     from_backbone = comments(backbone_file) if backbone_file.is_file() else {}
     rows = []
     for key, value in cfg.items():
-        if key in ("backbone", "optimizer", "init", "trainer", "ablation", "hydra"):
+        if key in ("backbone", "optimizer", "init", "trainer", "ablation", "hydra", "video"):
             continue
         if key in from_backbone or key in ("content_weight", "style_weight", "range_weight"):
             text = f"[backbone {choices.get('backbone')}] {from_backbone.get(key, 'its default')}"
@@ -99,6 +99,8 @@ def _rows(cfg: DictConfig, choices: dict[str, str]) -> list[tuple[str, str, str]
     rows.append(("init.path", _value(cfg.init.path), "the start image of init=image"))
     for key in ("accelerator", "devices"):
         rows.append((f"trainer.{key}", _value(cfg.trainer[key]), nested.get(key, "")))
+    for key, value in cfg.video.items():  # content=clip.mp4 (nst.video)
+        rows.append((f"video.{key}", _value(value), nested.get(key, "")))
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
@@ -22,6 +23,16 @@ from nst.losses import (
 )
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """A video frame's temporal term (nst.video): the previous frame's result warped onto this frame
+    (``target``, 1x3xHxW), its consistency weights (``mask``, 1x1xHxW) and the term's weight."""
+
+    target: torch.Tensor
+    mask: torch.Tensor
+    weight: float
 
 
 class StepIndices(Dataset):
@@ -91,6 +102,7 @@ class StyleTransfer(pl.LightningModule):
         style_blend: Sequence[float] | None = None,
         style_masks: list[torch.Tensor] | None = None,
         style_targets: dict[str, torch.Tensor] | None = None,
+        temporal: Temporal | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -116,6 +128,10 @@ class StyleTransfer(pl.LightningModule):
         self.register_buffer("best", self.image.detach().clone(), persistent=False)
         self.register_buffer("best_loss", torch.tensor(float("inf")), persistent=False)
         self._register_targets(content_image, style_image, style_blend, style_masks, style_targets)
+        self.temporal_weight = temporal.weight if temporal is not None else 0.0
+        if temporal is not None:  # a video frame: stay near the previous result warped onto this frame
+            self.register_buffer("temporal_target", temporal.target.float(), persistent=False)
+            self.register_buffer("temporal_mask", temporal.mask.float(), persistent=False)
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
 
@@ -185,6 +201,9 @@ class StyleTransfer(pl.LightningModule):
         if self.tv_weight:
             extra["tv"] = total_variation(image)
             total = total + self.tv_weight * extra["tv"]
+        if self.temporal_weight:  # Ruder et al. 2016: gamma / D * sum c (x - w)^2, D = 3HW
+            extra["temporal"] = (self.temporal_mask * (image - self.temporal_target).square()).mean()
+            total = total + self.temporal_weight * extra["temporal"]
         return LossTerms(total, content, style, extra)
 
     def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:

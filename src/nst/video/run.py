@@ -1,0 +1,267 @@
+"""``content=clip.mp4``: every frame stylised, each tied to the one before (Ruder et al. 2016).
+
+The run folder holds ``input/frame_NNNNN.png`` (the clip's frames at ``size``, numbered as in the
+clip), ``frames/frame_NNNNN.png`` (the results, each written as soon as it is done), one sub-run per
+frame under ``runs/frame_NNNNN/`` (its metrics.json and TensorBoard logs), ``result.mp4`` (H.264 at the
+clip's frame rate, its audio copied), ``tb/`` (the losses and the result per frame index) and a
+metrics.json listing every frame.
+
+Frame t starts from frame t-1's result warped onto it by the optical flow between the input frames
+(pixels without a consistent flow: the content frame), and its loss adds
+``temporal_weight * mean(c * (x - warped)^2)`` with Ruder et al.'s consistency weights c. The previous
+result is always read back from its PNG, so a stopped run continued with ``resume=RUN_DIR`` (from the
+first unfinished frame; the frame in progress is redone) gives the frames an uninterrupted run gives.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nst.console import say
+from nst.errors import NSTError, RunStopped
+from nst.files import atomic_write, write_json, write_text
+from nst.images import load_image, resize_longest
+from nst.plan import Plan
+from nst.rundir import METRICS, completed
+
+VIDEO_CONFIG = "video_run.yaml"  # the resolved config: resume=RUN_DIR plans the video run again
+RESULT = "result.mp4"
+
+
+def frame_name(index: int) -> str:
+    return f"frame_{index:05d}"
+
+
+def video_config(run_dir: Path) -> str | None:
+    """The config of a video run in ``run_dir`` (what resume=RUN_DIR continues), or None."""
+    path = run_dir / VIDEO_CONFIG
+    return path.read_text() if path.is_file() else None
+
+
+def _extract(plan: Plan, inputs: Path) -> list[Path]:
+    """The clip's selected frames at ``size`` as PNGs (those already there, from a stopped run, kept)."""
+    from nst.video.io import frames
+
+    video = plan.video
+    assert video is not None and plan.content is not None
+    paths = [inputs / f"{frame_name(i)}.png" for i in range(video.first, video.last + 1)]
+    if all(p.is_file() for p in paths):
+        return paths
+    inputs.mkdir(parents=True, exist_ok=True)
+    decoded = 0
+    for path, image in zip(paths, frames(plan.content, video.first, video.last)):
+        decoded += 1
+        if not path.is_file():
+            atomic_write(
+                path, lambda tmp, image=image: resize_longest(image, plan.size).save(tmp, format="PNG")
+            )
+    if decoded < len(paths):  # the header promised more frames than the stream holds
+        raise NSTError(f"the video {plan.content} decoded {decoded} of the {len(paths)} frames asked for")
+    return paths
+
+
+def _frame(plan: Plan, inputs: list[Path], results: list[Path], k: int) -> Any:
+    """Frame k's start and temporal term from frame k-1's result (read back from its PNG)."""
+    from nst.engine import VideoFrame
+    from nst.module import Temporal
+    from nst.video.flow import flows, warp
+
+    video = plan.video
+    assert video is not None
+    if k == 0 or not (video.warm_start or video.temporal_weight):
+        return None
+    size = plan.size
+    before, now = load_image(inputs[k - 1], size), load_image(inputs[k], size)
+    previous = load_image(results[k - 1], size)
+    flow, mask = flows(before, now, video.flow_preset)  # now towards before, and where it holds
+    warped = warp(previous, flow)
+    start = torch.where(mask > 0, warped, now) if video.warm_start else None
+    temporal = Temporal(warped, mask, video.temporal_weight) if video.temporal_weight else None
+    return VideoFrame(start=start, temporal=temporal)
+
+
+def _note_even(plan: Plan, first_input: Path) -> None:
+    from PIL import Image
+
+    from nst.video.io import even_size
+
+    with Image.open(first_input) as image:
+        width, height = image.size
+    if even_size(width, height) != (width, height):
+        even = "x".join(map(str, even_size(width, height)))
+        say(
+            f"nst: note: the frames are {width}x{height} px; H.264 (yuv420p) needs even edges, so "
+            f"{RESULT} is {even} px (the last odd row/column dropped); frames/ keeps them whole"
+        )
+
+
+class FrameLog:
+    """The losses of every frame (by frame index) and each result in the run's TensorBoard folder."""
+
+    def __init__(self, out_dir: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(out_dir / "tb"))
+
+    def add(self, index: int, data: dict[str, Any], image: Path) -> None:
+        from nst.images import read_image, to_tensor
+
+        for name, value in data["loss"].items():
+            if isinstance(value, (int, float)):
+                self.writer.add_scalar(f"video/{name}", value, index)
+        self.writer.add_scalar("video/seconds", data.get("wall_seconds") or 0.0, index)
+        self.writer.add_image("video/frame", to_tensor(read_image(image))[0], index)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
+    """Stylise the selected frames of ``plan.content``, then encode them; return the run's record."""
+    from nst.backbones import build_encoder, resolve_precision
+    from nst.engine import run
+    from nst.resources import expected_device
+
+    video = plan.video
+    assert video is not None
+    fresh = not (out_dir / VIDEO_CONFIG).exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / VIDEO_CONFIG, plan.config)
+    try:
+        inputs = _extract(plan, out_dir / "input")
+    except NSTError:
+        if fresh:  # nothing made yet worth keeping: the CLI removes the emptied run folder
+            shutil.rmtree(out_dir / "input", ignore_errors=True)
+            (out_dir / VIDEO_CONFIG).unlink(missing_ok=True)
+        raise
+    indices = list(range(video.first, video.last + 1))
+    results = [out_dir / "frames" / f"{frame_name(i)}.png" for i in indices]
+    results[0].parent.mkdir(parents=True, exist_ok=True)
+    _note_even(plan, inputs[0])
+    device = expected_device(plan.accelerator, plan.devices)
+    plan = replace(plan, backbone=resolve_precision(plan.backbone, device))
+    encoder = build_encoder(plan.backbone, plan.layers)  # once for the clip
+    log = FrameLog(out_dir)
+    entries: list[dict[str, Any]] = []
+    count, total_steps = len(indices), video.first_steps + video.steps * (len(indices) - 1)
+    try:
+        for k, (index, source, result) in enumerate(zip(indices, inputs, results)):
+            sub = out_dir / "runs" / frame_name(index)
+            done = completed(sub)
+            if done is not None and result.is_file():  # finished before a stop: not redone
+                entries.append(_entry(index, result, done))
+                continue
+            shutil.rmtree(sub, ignore_errors=True)  # the frame in progress when it stopped: redone
+            steps = video.first_steps if k == 0 else video.steps
+            one = replace(
+                plan, content=source, output=result, overwrite=True, steps=(steps,), checkpoint_every=0
+            )
+            if (
+                k > 0 and plan.balance == "auto"
+            ):  # the first frame's balance for the whole clip: no flicker from it
+                factor = json_of(out_dir / "runs" / frame_name(indices[0]))["balance_factor"]
+                one = replace(one, balance="fixed", style_weight=plan.style_weight * factor)
+            before = video.first_steps + video.steps * (k - 1) if k else 0
+            progress = (f"frame {k + 1}/{count}", before, total_steps) if plan.progress_bar else None
+            try:
+                data = run(one, sub, None, encoder, progress, _frame(plan, inputs, results, k))
+            except RunStopped as stop:
+                if stop.label != "stopped":
+                    raise
+                _record(out_dir, plan, entries, "interrupted")
+                raise RunStopped(
+                    f"interrupted at frame {index} ({k + 1}/{count}); the finished frames are in "
+                    f"{results[0].parent}; continue with resume={out_dir}",
+                    stop.exit_code,
+                    label="stopped",
+                ) from None
+            entries.append(_entry(index, result, data))
+            log.add(index, data, result)
+            _say_frame(k, count, index, data, video, entries)
+    except KeyboardInterrupt:  # Ctrl-C between two frames' steps (start-up, flow, writing): the same
+        _record(out_dir, plan, entries, "interrupted")
+        raise RunStopped(
+            f"interrupted (SIGINT) after {len(entries)} of {count} frames; the finished frames are in "
+            f"{results[0].parent}; continue with resume={out_dir}",
+            128 + 2,
+            label="stopped",
+        ) from None
+    finally:
+        log.close()
+    target = out_dir / RESULT
+    from nst.video.io import encode
+
+    first_second = (video.first - 1) / float(video.rate)
+    encode(results, target, video.rate, plan.content if video.audio else None, first_second)
+    if plan.output is not None:
+        shutil.copyfile(target, plan.output)
+    return _record(out_dir, plan, entries, "completed") | {"image": str(target)}
+
+
+def json_of(sub: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((sub / METRICS).read_text())
+
+
+def _entry(index: int, result: Path, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "frame": index,
+        "result": str(result),
+        "loss": data.get("loss", {}),
+        "steps": data.get("steps"),
+        "wall_seconds": data.get("wall_seconds"),
+    }
+
+
+def _say_frame(k: int, count: int, index: int, data: dict, video: Any, entries: list[dict]) -> None:
+    loss = data["loss"]
+    temporal = f", temporal {loss['temporal']:.3g}" if "temporal" in loss else ""
+    say(
+        f"frame {k + 1}/{count} ({frame_name(index)}): loss {loss['total']:.4g}{temporal}, "
+        f"{data['wall_seconds']:.1f} s",
+        stderr=False,
+    )
+    if k == 0 and count > 1:  # the estimate for the rest, from the first frame's pace
+        per_frame = data["wall_seconds"] * video.steps / max(video.first_steps, 1)
+        say(
+            f"estimate:    ~{per_frame:.0f} s a frame for the {count - 1} others "
+            f"(~{per_frame * (count - 1) / 60:.1f} min), from the first frame's {data['wall_seconds']:.1f} s",
+            stderr=False,
+        )
+
+
+def _record(out_dir: Path, plan: Plan, entries: list[dict[str, Any]], status: str) -> dict[str, Any]:
+    video = plan.video
+    assert video is not None and plan.content is not None
+    seconds = [e["wall_seconds"] or 0.0 for e in entries]
+    data = {
+        "status": status,
+        "content": str(plan.content.absolute()),
+        "style": [str(p) for p in plan.styles] or None,
+        "video": {
+            "frames": [video.first, video.last],
+            "rate": str(video.rate),
+            "first_steps": video.first_steps,
+            "steps": video.steps,
+            "temporal_weight": video.temporal_weight,
+            "warm_start": video.warm_start,
+            "flow_preset": video.flow_preset,
+        },
+        "frames": entries,
+        "completed_frames": len(entries),
+        "steps": sum(e.get("steps") or 0 for e in entries),
+        "wall_seconds": round(sum(seconds), 3),
+        "first_frame_seconds": seconds[0] if seconds else None,
+        "later_frame_seconds": round(sum(seconds[1:]) / (len(seconds) - 1), 3) if len(seconds) > 1 else None,
+        "loss": {"total": sum(e["loss"].get("total", 0.0) for e in entries) / max(len(entries), 1)},
+        "image": str(out_dir / RESULT),
+    }
+    write_json(out_dir / METRICS, data)
+    return data
