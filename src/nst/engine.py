@@ -150,6 +150,9 @@ class Run:
             optimizer_state=self.state.optimizer,
             compile=plan.compile,
             present=present,
+            statistic=plan.style_loss.statistic(plan.seed),
+            statistic_scale=plan.style_loss.scale,
+            step_offset=self.state.steps_done,
         )
 
     def release_last_fit(self) -> None:
