@@ -20,10 +20,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nst.losses import gram_matrix, masked_gram
+from nst.losses import _Gram, gram_matrix, masked_gram
 
 Stats = dict[str, torch.Tensor]
 
@@ -101,8 +102,8 @@ class MeanStd(Statistic):
     eps = 1e-5  # inside the square root: sigma = sqrt(E[x^2] - mu^2 + eps), finite gradient at sigma = 0
 
     def moments(self, features: torch.Tensor) -> Stats:
-        flat = flatten(features)
-        return {"mean": flat.mean(0), "second": flat.square().mean(0)}
+        rows = flatten(features).t()  # (C, H W), contiguous for NCHW features: reductions along rows
+        return {"mean": rows.mean(1), "second": rows.square().mean(1)}
 
     def masked_moments(self, features: torch.Tensor, mask: torch.Tensor) -> Stats:
         flat, weights = flatten(features), area_weights(features, mask)
@@ -146,12 +147,6 @@ class _TraceSqrt(torch.autograd.Function):
         return (inverse_root * (grad.double() / 2)).to(ctx.dtype), None
 
 
-def sqrtm_eigh(matrix: torch.Tensor, floor: float) -> torch.Tensor:
-    """The symmetric square root of a symmetric PSD matrix (eigenvalues clamped at ``floor``), float64."""
-    values, vectors = torch.linalg.eigh(matrix.double())
-    return (vectors * values.clamp_min(floor).sqrt()) @ vectors.t()
-
-
 class W2(Statistic):
     """W2 between Gaussians fitted to features: mean_c(mu - mu_s)^2 + tr(Ss + S - 2 (Ss^1/2 S Ss^1/2)^1/2) / C
     (crowsonkb's StyleLossW2; Sigma = F F^T / HW - mu mu^T + ridge I)."""
@@ -176,30 +171,59 @@ class W2(Statistic):
         return moments["second"] - torch.outer(mean, mean) + self.ridge * eye
 
     def finish(self, moments: Stats) -> Stats:
-        # Several styles blend (mu, S) linearly (the mixture's first two moments), then Sigma and its
-        # square root are derived once, by eigh in float64 (not Newton-Schulz: it is computed once).
-        covariance = self._covariance(moments)
-        root = sqrtm_eigh(covariance, self.ridge)
-        root = (root + root.t()) / 2
-        return moments | {"root": root.float(), "trace": covariance.diagonal().sum().float()}
+        # Several styles blend (mu, S) linearly (the mixture's first two moments), then Sigma_s and its
+        # eigendecomposition U diag(lambda) U^T are derived once, by eigh in float64.
+        covariance = self._covariance(moments).double()
+        values, vectors = torch.linalg.eigh((covariance + covariance.t()) / 2)
+        values = values.clamp_min(self.ridge)
+        return moments | {
+            "basis": (vectors * values.sqrt()).float(),  # B = U diag(lambda)^1/2: Sigma_s^1/2 = B U^T
+            "values": values.float(),
+            "trace": covariance.diagonal().sum().float(),
+        }
 
-    def _between(self, moments: Stats, stats: Stats) -> torch.Tensor:
-        covariance = self._covariance(moments)
-        root = stats["root"].to(covariance.dtype)
-        # Departure from crowsonkb's code: tr((Ss^1/2 S Ss^1/2)^1/2) by an eigendecomposition in float64
-        # with the closed-form gradient, not 12 Newton-Schulz iterations (4x fewer C^3 products, and
-        # exact). Its eigenvalues are >= ridge * lambda_min(Ss) >= ridge^2: the floor below is safe.
-        product = root @ covariance @ root
+    def _between(self, features: torch.Tensor, mask: torch.Tensor | None, stats: Stats) -> torch.Tensor:
+        # tr((Ss^1/2 S Ss^1/2)^1/2) = tr((B^T S B)^1/2): the same eigenvalues (B^T S B = U^T (Ss^1/2 S
+        # Ss^1/2) U), and B^T S B is the covariance of the features projected on B, one (H W x C) x
+        # (C x C) product, where Ss^1/2 S Ss^1/2 takes two C^3 products forward and two backward.
+        # Departure from crowsonkb's code: the square root's trace by an eigendecomposition in float64
+        # with the closed-form gradient, not 12 Newton-Schulz iterations (fewer C^3 products, exact).
+        # Its eigenvalues are >= ridge * lambda_min(Ss) >= ridge^2: the floor below is safe.
+        basis, values = stats["basis"], stats["values"]
+        flat = flatten(features)
+        basis = basis.to(flat.dtype)
+        if mask is None:
+            mean = flat.mean(0)
+            second_trace = flat.square().sum() / flat.shape[0]
+            projected = flat @ basis
+            product = _Gram.apply(projected[None], projected.shape[0])[0]
+        else:
+            moments = self.masked_moments(features, mask)
+            mean, second = moments["mean"], moments["second"]
+            second_trace = second.diagonal().sum()
+            product = basis.t() @ second @ basis
+        shifted = mean @ basis
+        product = product - torch.outer(shifted, shifted) + torch.diag(self.ridge * values.to(flat.dtype))
         cross = _TraceSqrt.apply((product + product.t()) / 2, self.ridge**2)
-        channels = covariance.shape[0]
-        trace = stats["trace"].to(covariance.dtype) + covariance.diagonal().sum() - 2 * cross
-        return F.mse_loss(moments["mean"], stats["mean"].to(covariance.dtype)) + trace / channels
+        channels = flat.shape[1]
+        trace_sigma = second_trace - mean.square().sum() + self.ridge * channels
+        trace = stats["trace"].to(flat.dtype) + trace_sigma - 2 * cross
+        return F.mse_loss(mean, stats["mean"].to(flat.dtype)) + trace / channels
 
     def distance(self, features: torch.Tensor, stats: Stats, layer: str = "") -> torch.Tensor:
-        return self._between(self.moments(features), stats)
+        return self._between(features, None, stats)
 
     def masked_distance(self, features, mask, stats, layer=""):  # type: ignore[override]
-        return self._between(self.masked_moments(features, mask), stats)
+        return self._between(features, mask, stats)
+
+
+def sort_rows(values: torch.Tensor) -> torch.Tensor:
+    """Each row of a (C, N) tensor sorted, differentiable (a gather). On the CPU the order comes from
+    NumPy's argsort: 2.5x faster than torch.sort's at 64 x 49152 on one thread (213 against 537 ms)."""
+    if values.device.type != "cpu":
+        return values.sort(dim=1).values
+    order = np.argsort(values.detach().numpy(), axis=1)
+    return values.gather(1, torch.from_numpy(order))
 
 
 class SlicedWasserstein(Statistic):
@@ -266,7 +290,7 @@ class SlicedWasserstein(Statistic):
     def _quantiles(
         self, samples: torch.Tensor, directions: torch.Tensor, count: int, key: tuple
     ) -> torch.Tensor:
-        """The target's sorted projections at ``count`` quantiles, cached for the current draw.
+        """The target's sorted projections (C, count), cached for the current draw.
 
         A result and a style image of different sizes have different sample counts: the target's
         sorted projections (its quantile function) are linearly interpolated at the result's
@@ -277,22 +301,23 @@ class SlicedWasserstein(Statistic):
         if cached is None:
             self._cache = {k: v for k, v in self._cache.items() if k[-3] == draw}  # older draws: dropped
             with torch.no_grad():
-                projected = (samples @ directions.t()).sort(dim=0).values  # (M, C)
-                if projected.shape[0] != count:
+                projected = sort_rows(directions @ samples.t())  # (C, M)
+                if projected.shape[1] != count:
                     projected = F.interpolate(
-                        projected.t()[None], size=count, mode="linear", align_corners=False
-                    )[0].t()
+                        projected[None], size=count, mode="linear", align_corners=False
+                    )[0]
             cached = self._cache[full_key] = projected.contiguous()
         return cached
 
     def _between(self, flat: torch.Tensor, stats: Stats, layer: str) -> torch.Tensor:
+        """``flat``: the result's samples, (N, C)."""
         if flat.shape[0] == 0:
             return flat.sum()
         samples = stats["samples"]
         directions = self.directions(flat.shape[1], layer, flat.device).to(flat.dtype)
         key = (layer, id(samples))  # the target's own tensor (a buffer), not a converted copy
         target = self._quantiles(samples.to(flat.dtype), directions, flat.shape[0], key)
-        projected = (flat @ directions.t()).sort(dim=0).values
+        projected = sort_rows(directions @ flat.t())  # (C, N): each direction's projections, sorted
         return F.mse_loss(projected, target)
 
     def distance(self, features: torch.Tensor, stats: Stats, layer: str = "") -> torch.Tensor:
