@@ -191,9 +191,11 @@ TEXTURE = {"backbone": "vgg16_hed", "size": 64, "steps": 40, "image_every": 0, "
            "checkpoint_every": 0}  # fmt: skip
 
 
+# Measured (vgg16_hed, 64 px, 40 steps from noise; the distance of white noise / of the result, judged
+# with directions no run drew): gram 194x, mean_std 67x, w2 20x, sliced_wasserstein 15x.
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "factor"), [("gram", 10), ("mean_std", 10), ("w2", 5), ("sliced_wasserstein", 5)]
+    ("name", "factor"), [("gram", 40), ("mean_std", 15), ("w2", 5), ("sliced_wasserstein", 5)]
 )
 def test_texture_synthesis_lowers_the_distance(tmp_path, name, factor, hed_backbone):
     from nst.assets import resolve
@@ -220,3 +222,43 @@ def test_sliced_runs_are_repeatable(tmp_path):
     first = stylize(None, "starry_night", seed=4, **settings)
     second = stylize(None, "starry_night", seed=4, **settings)
     assert first.tobytes() == second.tobytes()
+
+
+def test_a_saved_config_from_before_style_loss_resumes_as_gram():
+    """A checkpoint's config written before style_loss existed was a Gram run, and resumes as one."""
+    from omegaconf import OmegaConf
+
+    from nst.config import compose, validated
+
+    saved = OmegaConf.to_container(compose([]), resolve=True)
+    del saved["style_loss"]
+    assert validated(OmegaConf.to_yaml(OmegaConf.create(saved))).style_loss.name == "gram"
+    w2 = OmegaConf.to_yaml(compose(["style_loss=w2"]), resolve=True)
+    assert validated(w2).style_loss.name == "w2"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", OTHERS)
+def test_every_member_runs_with_every_feature(tmp_path, name):
+    """Blend, masks, preserve_color, coarse-to-fine, tiles and balance=auto, two steps each (64-96 px)."""
+    from PIL import Image
+
+    Image.new("L", (8, 8), 255).save(tmp_path / "all.png")
+    Image.new("L", (8, 8), 0).save(tmp_path / "none.png")
+    settings = {"backbone": "vgg16_hed", "steps": 2, "image_every": 0, "log_every": 0, "style_loss": name}
+    two = ["starry_night", "the_scream"]
+    cases = {
+        "blend": dict(style=two, style_blend=[0.7, 0.3], size=48),
+        "masks": dict(
+            style=two, style_masks=[str(tmp_path / "all.png"), str(tmp_path / "none.png")], size=48
+        ),
+        "luminance": dict(style="starry_night", preserve_color="luminance", size=48),
+        "scales": dict(style="starry_night", scales=[32], scale_steps=[2], size=48),
+        "tiles": dict(style=two, size=96, tile=64, tile_overlap=16, refine_steps=2),
+    }
+    for case, extra in cases.items():
+        style = extra.pop("style")
+        stylize("tubingen", style, run_dir=tmp_path / case, **settings, **extra)
+        metrics = json.loads((tmp_path / case / "metrics.json").read_text())
+        assert metrics["status"] == "completed" and metrics["style_loss"] == name, case
+        assert all(v == v and v < float("inf") for v in metrics["loss"].values()), (case, metrics["loss"])

@@ -131,7 +131,9 @@ def validated(cfg: DictConfig | dict | str) -> DictConfig:
     data = OmegaConf.create(cfg) if isinstance(cfg, str) else cfg
     merged = OmegaConf.merge(OmegaConf.structured(Config), data)
     if OmegaConf.is_missing(merged, "style_loss"):  # saved before style_loss existed: a Gram run
-        merged.style_loss = OmegaConf.load(CONF_DIR / "style_loss" / "gram.yaml")
+        merged.style_loss = OmegaConf.merge(
+            OmegaConf.structured(StyleLossConfig), OmegaConf.load(CONF_DIR / "style_loss" / "gram.yaml")
+        )
     missing = [key for key in ADDED_SINCE if OmegaConf.is_missing(merged, key)]
     if missing:
         defaults = OmegaConf.load(CONF_DIR / "config.yaml")
