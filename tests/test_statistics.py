@@ -262,3 +262,24 @@ def test_every_member_runs_with_every_feature(tmp_path, name):
         metrics = json.loads((tmp_path / case / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["style_loss"] == name, case
         assert all(v == v and v < float("inf") for v in metrics["loss"].values()), (case, metrics["loss"])
+
+
+@pytest.mark.slow
+def test_a_resumed_sliced_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    """Directions are drawn from (seed, step, layer): a resume redraws the very same ones (nothing saved)."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import run_nst
+    from test_reliability import _interrupt
+
+    args = ["backbone=vgg16_hed", "content=null", "size=48", "steps=60", "checkpoint_every=10",
+            "checkpoint_history=100", "progress_bar=false", "image_every=0", "style_loss=sliced_wasserstein",
+            "style_loss.redraw_every=7"]  # fmt: skip
+    _interrupt(tmp_path, args, "cut")
+    resumed = run_nst("resume=cut", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole = run_nst(*args, "hydra.run.dir=whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    pixels = [np.asarray(Image.open(tmp_path / run / "result.png"), np.int16) for run in ("cut", "whole")]
+    assert np.abs(pixels[0] - pixels[1]).max() == 0  # bit-identical, as measured
