@@ -273,7 +273,7 @@ def test_a_resumed_sliced_run_ends_where_an_uninterrupted_one_does(tmp_path):
     from conftest import run_nst
     from test_reliability import _interrupt
 
-    args = ["backbone=vgg16_hed", "content=null", "size=48", "steps=60", "checkpoint_every=10",
+    args = ["backbone=vgg16_hed", "content=null", "size=32", "steps=30", "checkpoint_every=10",
             "checkpoint_history=100", "progress_bar=false", "image_every=0", "style_loss=sliced_wasserstein",
             "style_loss.redraw_every=7"]  # fmt: skip
     _interrupt(tmp_path, args, "cut")
