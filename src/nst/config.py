@@ -43,6 +43,14 @@ class InitConfig:
 
 
 @dataclass
+class StyleLossConfig:
+    name: str = MISSING  # gram | mean_std | w2 | sliced_wasserstein (nst.statistics)
+    scale: float = MISSING  # multiplies the statistic's distance: its strength calibrated against gram
+    ridge: float | None = None  # w2 only: added to the covariance's diagonal
+    redraw_every: int | None = None  # sliced_wasserstein only: steps between direction draws (0: never)
+
+
+@dataclass
 class TrainerConfig:
     accelerator: str = MISSING
     devices: Any = MISSING  # 1, [0], "auto", ...
@@ -71,6 +79,7 @@ class Config:
     backbone: BackboneConfig = MISSING
     optimizer: Any = MISSING  # torch.optim keyword arguments under _target_, checked by the plan
     init: InitConfig = MISSING
+    style_loss: StyleLossConfig = MISSING
     trainer: TrainerConfig = MISSING
     ablation: AblationConfig | None = None
     content: str | None = MISSING
@@ -132,6 +141,10 @@ def validated(cfg: DictConfig | dict | str) -> DictConfig:
     """A config from elsewhere (a checkpoint) checked against the same schema."""
     data = OmegaConf.create(cfg) if isinstance(cfg, str) else cfg
     merged = OmegaConf.merge(OmegaConf.structured(Config), data)
+    if OmegaConf.is_missing(merged, "style_loss"):  # saved before style_loss existed: a Gram run
+        merged.style_loss = OmegaConf.merge(
+            OmegaConf.structured(StyleLossConfig), OmegaConf.load(CONF_DIR / "style_loss" / "gram.yaml")
+        )
     missing = [key for key in ADDED_SINCE if OmegaConf.is_missing(merged, key)]
     if missing:
         defaults = OmegaConf.load(CONF_DIR / "config.yaml")

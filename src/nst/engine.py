@@ -162,6 +162,9 @@ class Run:
             compile=plan.compile,
             present=present,
             temporal=self.frame.temporal if self.frame is not None else None,
+            statistic=plan.style_loss.statistic(plan.seed),
+            statistic_scale=plan.style_loss.scale,
+            step_offset=self.state.steps_done,
         )
 
     def release_last_fit(self) -> None:

@@ -48,7 +48,7 @@ not be written, 5 a folder run skipped or failed some images, 128+N stopped by s
 Ctrl-C). README.md has the details.
 """
 
-GROUPS = ("backbone", "optimizer", "init", "layers", "layer_group", "experiment", "ablation")
+GROUPS = ("backbone", "optimizer", "init", "layers", "layer_group", "style_loss", "experiment", "ablation")
 
 
 def comments(path: Path, indent: str = "") -> dict[str, str]:
@@ -80,7 +80,7 @@ def _rows(cfg: DictConfig, choices: dict[str, str]) -> list[tuple[str, str, str]
     from_backbone = comments(backbone_file) if backbone_file.is_file() else {}
     rows = []
     for key, value in cfg.items():
-        if key in ("backbone", "optimizer", "init", "trainer", "ablation", "hydra", "video"):
+        if key in ("backbone", "optimizer", "init", "trainer", "ablation", "hydra", "video", "style_loss"):
             continue
         if key in from_backbone or key in ("content_weight", "style_weight", "range_weight"):
             text = f"[backbone {choices.get('backbone')}] {from_backbone.get(key, 'its default')}"
@@ -97,6 +97,11 @@ def _rows(cfg: DictConfig, choices: dict[str, str]) -> list[tuple[str, str, str]
         if not key.startswith("_") and key != "name":
             rows.append((f"optimizer.{key}", _value(value), optimizer_notes.get(key, "")))
     rows.append(("init.path", _value(cfg.init.path), "the start image of init=image"))
+    style_loss_file = CONF_DIR / "style_loss" / f"{choices.get('style_loss')}.yaml"
+    style_loss_notes = comments(style_loss_file) if style_loss_file.is_file() else {}
+    for key, value in cfg.style_loss.items():
+        if value is not None and key != "name":
+            rows.append((f"style_loss.{key}", _value(value), style_loss_notes.get(key, "")))
     for key in ("accelerator", "devices"):
         rows.append((f"trainer.{key}", _value(cfg.trainer[key]), nested.get(key, "")))
     for key, value in cfg.video.items():  # content=clip.mp4 (nst.video)

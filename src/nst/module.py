@@ -21,6 +21,7 @@ from nst.losses import (
     style_terms,
     total_variation,
 )
+from nst.statistics import Statistic, Stats
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -81,6 +82,8 @@ class StyleTransfer(pl.LightningModule):
     2017); each region's term is weighted by its blend weight times the number of styles.
     ``style_targets`` (instead of ``style_image``) gives the target Gram matrices ready-made: a tile
     of a tiled run is matched to the whole image's style statistics (:mod:`nst.tiled`).
+    ``statistic`` (``style_loss``, :mod:`nst.statistics`) replaces the Gram matrices by another
+    statistic; its targets are then dicts of parts per layer.
     """
 
     def __init__(
@@ -101,10 +104,19 @@ class StyleTransfer(pl.LightningModule):
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
         style_blend: Sequence[float] | None = None,
         style_masks: list[torch.Tensor] | None = None,
-        style_targets: dict[str, torch.Tensor] | None = None,
+        style_targets: dict[str, torch.Tensor] | dict[str, Stats] | None = None,
+        statistic: Statistic | None = None,
+        statistic_scale: float = 1.0,
+        step_offset: int = 0,
         temporal: Temporal | None = None,
     ) -> None:
         super().__init__()
+        # style_loss: None (or gram) keeps the Gram code path of nst.losses, bit for bit; another
+        # statistic (nst.statistics) has its targets as buffers style_<layer>__<part>, and its
+        # distance times ``statistic_scale`` (its calibration against the Gram's strength) per layer.
+        self.statistic = None if statistic is None or statistic.name == "gram" else statistic
+        self.statistic_scale = statistic_scale
+        self.step_offset = step_offset  # the run's steps before this fit: the statistic's step counter
         self.encoder = encoder
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
         if style_targets is not None and (style_image is not None or style_masks is not None):
@@ -154,7 +166,9 @@ class StyleTransfer(pl.LightningModule):
             styles = [style_image] if isinstance(style_image, torch.Tensor) else list(style_image or [])
             blend = list(style_blend) if style_blend is not None else [1 / max(len(styles), 1)] * len(styles)
             self.masked = style_masks is not None
-            if self.masked:  # one target and one mask per style
+            if self.statistic is not None:
+                self._register_statistic(styles, blend, style_masks, style_targets)
+            elif self.masked:  # one target and one mask per style
                 assert style_masks is not None and len(style_masks) == len(styles)
                 grams = [{n: gram_matrix(f[n]) for n in self.style_layers} for f in map(encoder, styles)]
                 self.region_weights = [w * len(styles) for w in blend]
@@ -167,6 +181,72 @@ class StyleTransfer(pl.LightningModule):
                 for name in self.style_layers:
                     self.register_buffer(f"style_{name}", targets[name].float(), persistent=False)
 
+    def _register_statistic(
+        self,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        style_masks: list[torch.Tensor] | None,
+        style_targets: dict | None,
+    ) -> None:
+        """Targets of a statistic other than Gram: per style with masks, else one blend (or given)."""
+        statistic = self.statistic
+        assert statistic is not None
+        self.style_parts: dict[str, list[str]] = {}
+
+        def keep(prefix: str, name: str, stats: Stats) -> None:
+            self.style_parts[name] = list(stats)
+            for part, value in stats.items():
+                self.register_buffer(f"{prefix}_{name}__{part}", value, persistent=False)
+
+        if style_targets is not None:
+            for name in self.style_layers:
+                keep("style", name, style_targets[name])
+            return
+        moments = [{n: statistic.moments(f[n]) for n in self.style_layers} for f in map(self.encoder, styles)]
+        if self.masked:
+            assert style_masks is not None and len(style_masks) == len(styles)
+            self.region_weights = [w * len(styles) for w in blend]
+            for i, (target, mask) in enumerate(zip(moments, style_masks)):
+                self.register_buffer(f"mask{i}", mask.float(), persistent=False)
+                for name in self.style_layers:
+                    keep(f"style{i}", name, statistic.blend([target[name]], [1.0]))
+        elif styles:
+            for name in self.style_layers:
+                keep("style", name, statistic.blend([m[name] for m in moments], blend))
+
+    def _stats(self, prefix: str, name: str) -> Stats:
+        return {part: getattr(self, f"{prefix}_{name}__{part}") for part in self.style_parts[name]}
+
+    def _statistic_terms(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        statistic = self.statistic
+        assert statistic is not None
+        if self.masked:
+            terms = {
+                name: sum(
+                    (
+                        weight
+                        * statistic.masked_distance(
+                            features[name], getattr(self, f"mask{i}"), self._stats(f"style{i}", name), name
+                        )
+                        for i, weight in enumerate(self.region_weights)
+                    ),
+                    features[name].new_zeros((), dtype=torch.float32),
+                )
+                for name in self.style_layers
+            }
+        else:
+            terms = {
+                name: statistic.distance(features[name], self._stats("style", name), name)
+                for name in self.style_layers
+            }
+        return {name: self.statistic_scale * term for name, term in terms.items()}
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:  # type: ignore[override]
+        """A new optimiser step: the statistic's step (sliced_wasserstein redraws its directions by it),
+        the run's step count, so a resumed run (step_offset from the checkpoint) draws the same ones."""
+        if self.statistic is not None and hasattr(self.statistic, "step"):
+            self.statistic.step = self.step_offset + batch_idx
+
     def content_targets(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"content_{name}") for name in self.content_layers}
 
@@ -178,7 +258,9 @@ class StyleTransfer(pl.LightningModule):
         image = self.image if image is None else image
         features = self.encoder(image)
         content = content_terms(features, self.content_targets())
-        if self.masked:
+        if self.statistic is not None:
+            style = self._statistic_terms(features)
+        elif self.masked:
             regions = [
                 (
                     weight,

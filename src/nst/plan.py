@@ -83,6 +83,39 @@ class OptimizerPlan:
         return getattr(importlib.import_module(module), name)
 
 
+STATISTICS = ("gram", "mean_std", "w2", "sliced_wasserstein")  # nst.statistics.NAMES, without torch
+
+
+@dataclass(frozen=True)
+class StyleLossPlan:
+    name: str  # the style statistic (nst.statistics): gram | mean_std | w2 | sliced_wasserstein
+    scale: float  # multiplies its distance (its strength calibrated against gram's)
+    ridge: float = 1e-4  # w2: added to the covariances' diagonal
+    redraw_every: int = 0  # sliced_wasserstein: optimiser steps between direction draws; 0 = never
+
+    def statistic(self, seed: int):  # -> nst.statistics.Statistic (imports torch)
+        from nst.statistics import make_statistic
+
+        return make_statistic(self.name, seed=seed, ridge=self.ridge, redraw_every=self.redraw_every)
+
+
+def _style_loss(node: DictConfig) -> StyleLossPlan:
+    name = one_of(node.name, "style_loss.name", STATISTICS)
+    scale = non_negative(node.scale, "style_loss.scale")
+    if scale == 0:
+        raise NSTError("style_loss.scale must be positive (strength=0 switches the style off)")
+    only = {"ridge": "w2", "redraw_every": "sliced_wasserstein"}
+    for key, owner in only.items():
+        if node.get(key) is not None and name != owner:
+            raise NSTError(f"style_loss.{key} applies to style_loss={owner} only, not {name}")
+    ridge = 1e-4 if node.get("ridge") is None else non_negative(node.ridge, "style_loss.ridge")
+    if name == "w2" and ridge == 0:
+        raise NSTError("style_loss.ridge must be positive: it keeps the covariances invertible")
+    redraw = node.get("redraw_every")
+    redraw = 0 if redraw is None else non_negative_int(redraw, "style_loss.redraw_every", "never")
+    return StyleLossPlan(name=name, scale=scale, ridge=ridge, redraw_every=redraw)
+
+
 @dataclass(frozen=True)
 class VideoPlan:
     """content=clip.mp4: the clip (probed from its header) and how its frames are tied together."""
@@ -119,6 +152,7 @@ class Plan:
     style_layers: tuple[str, ...]  # canonical names; empty without a style image
     content_weight: float
     style_weight: float
+    style_loss: StyleLossPlan  # the style statistic (nst.statistics) and its settings
     balance: str  # auto: the style weight scaled per pair (nst.balance) | fixed: the raw weights
     tv_weight: float
     range_weight: float
@@ -483,6 +517,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         content_layers=content_layers,
         style_layers=style_layers,
         **weights,
+        style_loss=_style_loss(cfg.style_loss),
         seed=cfg.seed,
         backbone=backbone,
         optimizer=optimizer,

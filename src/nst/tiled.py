@@ -24,6 +24,7 @@ from nst.callbacks import ProgressBar, RunMonitor
 from nst.checkpoint import RunState, StopFlag
 from nst.images import upsample
 from nst.losses import LossTerms
+from nst.statistics import Statistic, Stats
 from nst.tiles import Box, grid
 from nst.trainer import make_trainer
 from nst.vgg import pools_before
@@ -125,6 +126,36 @@ def tiled_grams(
     }
 
 
+def tiled_moments(
+    encoder: torch.nn.Module,
+    image: torch.Tensor,
+    layers: list[str],
+    arch: str,
+    tile: int,
+    statistic: Statistic,
+) -> dict[str, Stats]:
+    """A statistic's moments of ``image`` (nst.statistics, not Gram), piece by piece as
+    :func:`tiled_grams`: each core's moments, merged over the cores (means weighted by their area;
+    sliced_wasserstein's samples put together)."""
+    height, width = image.shape[-2:]
+    margin = 16 * max(1, tile // 128)
+    core = max(16, (tile - 2 * margin) // 16 * 16)
+    pieces: dict[str, list] = {name: [] for name in layers}
+    with torch.no_grad():
+        for top in range(0, height, core):
+            for left in range(0, width, core):
+                y0, x0 = max(top - margin, 0), max(left - margin, 0)
+                features = encoder(image[..., y0 : top + core + margin, x0 : left + core + margin])
+                for name in layers:
+                    stride = 2 ** pools_before(name, arch)
+                    rows = _core(top, core, height, stride, y0)
+                    columns = _core(left, core, width, stride, x0)
+                    part = features[name][:, :, rows, columns]
+                    if part.numel():
+                        pieces[name].append((part.shape[-2] * part.shape[-1], statistic.moments(part)))
+    return {name: statistic.merge(pieces[name]) for name in layers}
+
+
 def _core(start: int, core: int, length: int, stride: int, origin: int) -> slice:
     """A core's feature rows (or columns) at ``stride``, relative to a piece that starts at ``origin``."""
     end = (start + core) // stride if start + core < length else length // stride
@@ -177,6 +208,16 @@ class TiledScale:
         self.present = run.sources.presenter(self.size)
         self.active = False  # a tile is being optimised (its pixels are not in the canvas yet)
         encoder, layers = run.encoder.to(run.device), list(plan.style_layers)
+        if plan.style_loss.name != "gram":  # the whole style image's statistic, blended as it allows
+            statistic = plan.style_loss.statistic(plan.seed)
+            arch = plan.backbone.arch
+            moments = [
+                tiled_moments(encoder, s.to(run.device), layers, arch, plan.tile, statistic) for s in styles
+            ]
+            self.targets = {
+                n: statistic.blend([m[n] for m in moments], list(plan.style_blend)) for n in layers
+            } or None
+            return
         per_style = [
             tiled_grams(encoder, s.to(run.device), layers, plan.backbone.arch, plan.tile) for s in styles
         ]
