@@ -13,7 +13,7 @@ export NST_ASSET_MIRROR ?= $(MIRROR)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint format tensorboard bench look ablations ablations-quick clean
+.PHONY: help setup run test test-fast lint format tensorboard bench bench-statistics look ablations ablations-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,8 +50,12 @@ tensorboard: $(STAMP) ## open TensorBoard on every run and sweep, every image st
 	@mkdir -p outputs multirun
 	$(VENV)/bin/tensorboard --samples_per_plugin images=0 $(if $(LOGDIR),--logdir $(LOGDIR),--logdir_spec outputs:outputs,multirun:multirun)
 
-bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px -> bench/latest.json (ARGS="--sizes 128,256 ...")
+bench: $(STAMP) ## speed: engine vs the tutorial's implementation, 128-512 px -> bench/latest.json (ARGS="--sizes 128,256 ..."), then bench-statistics
 	$(PY) experiments/bench/bench.py $(ARGS)
+	$(PY) experiments/bench/style_statistics.py
+
+bench-statistics: $(STAMP) ## each style_loss's cost per evaluation against the Gram's, 256 and 512 px -> bench/style_statistics.json
+	$(PY) experiments/bench/style_statistics.py
 
 look: $(STAMP) ## the look: 8 pairs, new vs old defaults, scored by another network -> multirun/look/report (ARGS="--sizes 256,512 ...")
 	@$(PY) -c "import skimage" 2>/dev/null || $(PY) -m pip install -q -e '.[look]' 2>&1 | { grep -v "^WARNING: Location" || true; }
