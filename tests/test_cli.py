@@ -231,6 +231,15 @@ BAD_INPUTS = {
         ["size=60000", "tile=40000", "content=tiny.png"],
         "one tile of 40000x40000",
     ),
+    # style statistics (nst.statistics)
+    "unknown style statistic": (["style_loss.name=cmd"], "unknown style_loss.name 'cmd'"),
+    "zero statistic scale": (["style_loss.scale=0"], "style_loss.scale must be positive"),
+    "a ridge without w2": (["style_loss.ridge=0.01"], "style_loss.ridge applies to style_loss=w2 only"),
+    "zero w2 ridge": (["style_loss=w2", "style_loss.ridge=0"], "style_loss.ridge must be positive"),
+    "negative redraw": (
+        ["style_loss=sliced_wasserstein", "style_loss.redraw_every=-1"],
+        "style_loss.redraw_every must be",
+    ),
     # video (a clip's own bad inputs: tests/test_video.py)
     "frames of an image": (
         ["video.frames=[1,2]"],
