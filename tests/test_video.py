@@ -185,6 +185,7 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
     done = run_nst(*RUN, "content=pan.mp4", *steps, "output=styled.mp4", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "frame 3/3 (frame_00003)" in done.stdout and "estimate:" in done.stdout
+    assert 0 <= done.stdout.find("video:       3 frames of ") < done.stdout.find("frame 1/3")  # ahead
     run = tmp_path / "run"
     assert sorted(p.name for p in (run / "frames").iterdir()) == [f"frame_0000{i}.png" for i in (1, 2, 3)]
     info = io.probe(tmp_path / "styled.mp4")

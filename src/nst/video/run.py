@@ -144,6 +144,7 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
     results = [out_dir / "frames" / f"{frame_name(i)}.png" for i in indices]
     results[0].parent.mkdir(parents=True, exist_ok=True)
     _note_even(plan, inputs[0])
+    _say_plan(plan, inputs[0], len(indices))
     device = expected_device(plan.accelerator, plan.devices)
     plan = replace(plan, backbone=resolve_precision(plan.backbone, device))
     encoder = build_encoder(plan.backbone, plan.layers)  # once for the clip
@@ -218,6 +219,25 @@ def _entry(index: int, result: Path, data: dict[str, Any]) -> dict[str, Any]:
         "steps": data.get("steps"),
         "wall_seconds": data.get("wall_seconds"),
     }
+
+
+def _say_plan(plan: Plan, first_input: Path, count: int) -> None:
+    """Before the first frame: what the clip will take (steps, memory); the pace follows the first frame."""
+    from PIL import Image
+
+    from nst.resources import estimate_peak_mb
+
+    video = plan.video
+    assert video is not None
+    with Image.open(first_input) as image:
+        width, height = image.size
+    total = video.first_steps + video.steps * (count - 1)
+    say(
+        f"video:       {count} frames of {width}x{height} px at {float(video.rate):g} fps; "
+        f"{video.first_steps} steps for the first frame, {video.steps} for each other ({total} in all); "
+        f"memory ~{estimate_peak_mb(plan, (height, width)):.0f} MB above the process (estimate)",
+        stderr=False,
+    )
 
 
 def _say_frame(k: int, count: int, index: int, data: dict, video: Any, entries: list[dict]) -> None:
