@@ -12,7 +12,7 @@ loss of the image, but the Gram targets are, so style statistics agree across ti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -98,16 +98,15 @@ def blend(canvas: torch.Tensor, tile: torch.Tensor, box: Box) -> None:
     region.mul_(1 - weights).add_(weights * tile.to(canvas.device).clamp(0, 1))
 
 
-def tiled_grams(
+def _core_features(
     encoder: torch.nn.Module, image: torch.Tensor, layers: list[str], arch: str, tile: int
-) -> dict[str, torch.Tensor]:
-    """The Gram matrices of ``image`` (as :func:`nst.losses.gram_matrix`, F F^T / (C H W)), computed
-    piece by piece so that no forward pass is larger than a tile: each piece is run with a margin of
-    context, and only its core's features (multiples of 16 px, so every layer's grid aligns) count."""
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """(layer, features of one core) over ``image``, piece by piece so that no forward pass is larger
+    than a tile: each piece is run with a margin of context, and only its core's features (multiples
+    of 16 px, so every layer's grid aligns) are yielded."""
     height, width = image.shape[-2:]
     margin = 16 * max(1, tile // 128)
     core = max(16, (tile - 2 * margin) // 16 * 16)
-    sums: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for top in range(0, height, core):
             for left in range(0, width, core):
@@ -117,8 +116,19 @@ def tiled_grams(
                     stride = 2 ** pools_before(name, arch)
                     rows = _core(top, core, height, stride, y0)
                     columns = _core(left, core, width, stride, x0)
-                    flat = features[name][0, :, rows, columns].float().flatten(1)
-                    sums[name] = sums.get(name, 0) + flat @ flat.t()
+                    yield name, features[name][:, :, rows, columns]
+
+
+def tiled_grams(
+    encoder: torch.nn.Module, image: torch.Tensor, layers: list[str], arch: str, tile: int
+) -> dict[str, torch.Tensor]:
+    """The Gram matrices of ``image`` (as :func:`nst.losses.gram_matrix`, F F^T / (C H W)), computed
+    piece by piece (:func:`_core_features`)."""
+    height, width = image.shape[-2:]
+    sums: dict[str, torch.Tensor] = {}
+    for name, part in _core_features(encoder, image, layers, arch, tile):
+        flat = part[0].float().flatten(1)
+        sums[name] = sums.get(name, 0) + flat @ flat.t()
     return {
         name: (total / (total.shape[0] * (height // s) * (width // s)))[None]
         for name, total in sums.items()
@@ -137,22 +147,10 @@ def tiled_moments(
     """A statistic's moments of ``image`` (nst.statistics, not Gram), piece by piece as
     :func:`tiled_grams`: each core's moments, merged over the cores (means weighted by their area;
     sliced_wasserstein's samples put together)."""
-    height, width = image.shape[-2:]
-    margin = 16 * max(1, tile // 128)
-    core = max(16, (tile - 2 * margin) // 16 * 16)
     pieces: dict[str, list] = {name: [] for name in layers}
-    with torch.no_grad():
-        for top in range(0, height, core):
-            for left in range(0, width, core):
-                y0, x0 = max(top - margin, 0), max(left - margin, 0)
-                features = encoder(image[..., y0 : top + core + margin, x0 : left + core + margin])
-                for name in layers:
-                    stride = 2 ** pools_before(name, arch)
-                    rows = _core(top, core, height, stride, y0)
-                    columns = _core(left, core, width, stride, x0)
-                    part = features[name][:, :, rows, columns]
-                    if part.numel():
-                        pieces[name].append((part.shape[-2] * part.shape[-1], statistic.moments(part)))
+    for name, part in _core_features(encoder, image, layers, arch, tile):
+        if part.numel():
+            pieces[name].append((part.shape[-2] * part.shape[-1], statistic.moments(part)))
     return {name: statistic.merge(pieces[name]) for name in layers}
 
 
