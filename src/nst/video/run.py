@@ -130,16 +130,7 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
 
     video = plan.video
     assert video is not None
-    fresh = not (out_dir / VIDEO_CONFIG).exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / VIDEO_CONFIG, plan.config)
-    try:
-        inputs = _extract(plan, out_dir / "input")
-    except NSTError:
-        if fresh:  # nothing made yet worth keeping: the CLI removes the emptied run folder
-            shutil.rmtree(out_dir / "input", ignore_errors=True)
-            (out_dir / VIDEO_CONFIG).unlink(missing_ok=True)
-        raise
+    inputs = _start(plan, out_dir)
     indices = list(range(video.first, video.last + 1))
     results = [out_dir / "frames" / f"{frame_name(i)}.png" for i in indices]
     results[0].parent.mkdir(parents=True, exist_ok=True)
@@ -159,15 +150,7 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
                 entries.append(_entry(index, result, done))
                 continue
             shutil.rmtree(sub, ignore_errors=True)  # the frame in progress when it stopped: redone
-            steps = video.first_steps if k == 0 else video.steps
-            one = replace(
-                plan, content=source, output=result, overwrite=True, steps=(steps,), checkpoint_every=0
-            )
-            if (
-                k > 0 and plan.balance == "auto"
-            ):  # the first frame's balance for the whole clip: no flicker from it
-                factor = json_of(out_dir / "runs" / frame_name(indices[0]))["balance_factor"]
-                one = replace(one, balance="fixed", style_weight=plan.style_weight * factor)
+            one = _frame_plan(plan, k, source, result, out_dir / "runs" / frame_name(indices[0]))
             before = video.first_steps + video.steps * (k - 1) if k else 0
             progress = (f"frame {k + 1}/{count}", before, total_steps) if plan.progress_bar else None
             try:
@@ -195,14 +178,49 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
         ) from None
     finally:
         log.close()
-    target = out_dir / RESULT
+    target = _encode(plan, results, out_dir)  # before the record says completed
+    return _record(out_dir, plan, entries, "completed") | {"image": str(target)}
+
+
+def _encode(plan: Plan, results: list[Path], out_dir: Path) -> Path:
+    """result.mp4 from the frames (the clip's rate, its audio from the first frame on), and output=."""
     from nst.video.io import encode
 
+    video = plan.video
+    assert video is not None and plan.content is not None
+    target = out_dir / RESULT
     first_second = (video.first - 1) / float(video.rate)
     encode(results, target, video.rate, plan.content if video.audio else None, first_second)
     if plan.output is not None:
         shutil.copyfile(target, plan.output)
-    return _record(out_dir, plan, entries, "completed") | {"image": str(target)}
+    return target
+
+
+def _start(plan: Plan, out_dir: Path) -> list[Path]:
+    """The run folder with its config (what resume=RUN_DIR reads) and the clip's frames as PNGs."""
+    fresh = not (out_dir / VIDEO_CONFIG).exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / VIDEO_CONFIG, plan.config)
+    try:
+        return _extract(plan, out_dir / "input")
+    except NSTError:
+        if fresh:  # nothing made yet worth keeping: the CLI removes the emptied run folder
+            shutil.rmtree(out_dir / "input", ignore_errors=True)
+            (out_dir / VIDEO_CONFIG).unlink(missing_ok=True)
+        raise
+
+
+def _frame_plan(plan: Plan, k: int, source: Path, result: Path, first_run: Path) -> Plan:
+    """Frame k's own plan: its input frame, its result PNG and its steps; after the first frame,
+    balance=auto keeps the first frame's factor for the whole clip (no flicker from it)."""
+    video = plan.video
+    assert video is not None
+    steps = video.first_steps if k == 0 else video.steps
+    one = replace(plan, content=source, output=result, overwrite=True, steps=(steps,), checkpoint_every=0)
+    if k > 0 and plan.balance == "auto":
+        factor = json_of(first_run)["balance_factor"]
+        one = replace(one, balance="fixed", style_weight=plan.style_weight * factor)
+    return one
 
 
 def json_of(sub: Path) -> dict[str, Any]:
