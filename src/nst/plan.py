@@ -13,7 +13,6 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from nst.outputs import folder_results, image_output
 from nst.scales import scales as _scales
 from nst.tiles import check_tiles, tiled_sizes
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
+from nst.video.plan import VideoPlan, video_output, video_plan, videos_in
 
 PRECISIONS = ("fp32", "bf16", "auto")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
@@ -114,24 +114,6 @@ def _style_loss(node: DictConfig) -> StyleLossPlan:
     redraw = node.get("redraw_every")
     redraw = 0 if redraw is None else non_negative_int(redraw, "style_loss.redraw_every", "never")
     return StyleLossPlan(name=name, scale=scale, ridge=ridge, redraw_every=redraw)
-
-
-@dataclass(frozen=True)
-class VideoPlan:
-    """content=clip.mp4: the clip (probed from its header) and how its frames are tied together."""
-
-    width: int  # the clip's frames, before `size`
-    height: int
-    frames: int  # in the whole clip
-    rate: Fraction  # frames per second
-    audio: bool
-    first: int  # the frames stylised, 1-based, inclusive
-    last: int
-    first_steps: int
-    steps: int
-    temporal_weight: float
-    warm_start: bool
-    flow_preset: str
 
 
 @dataclass(frozen=True)
@@ -377,91 +359,14 @@ def _content(cfg: DictConfig) -> tuple[Path | None, bool]:
     """The content image (or folder of images, a folder run) and whether it is a folder."""
     content = assets.resolve(cfg.content) if cfg.content is not None else None
     folder_run = content is not None and content.is_dir()
-    if folder_run and not image_files(content) and _videos_in(content):
+    if folder_run and not image_files(content) and videos_in(content):
         raise NSTError(
             f"content folder {content} holds videos, no images: content=DIR stylises images; give one "
-            f"video at a time (content={_videos_in(content)[0]})"
+            f"video at a time (content={videos_in(content)[0]})"
         )
     if folder_run and not image_files(content):
         raise NSTError(f"content folder {content} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return content, folder_run
-
-
-def _videos_in(folder: Path) -> list[Path]:
-    from nst.video.io import VIDEO_SUFFIXES
-
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-
-
-def _video(cfg: DictConfig, content: Path | None, sizes: tuple[int, ...], steps: int) -> VideoPlan | None:
-    """The video plan of content=clip.mp4 (None for an image), its keys checked and the options that
-    mean nothing frame by frame refused."""
-    from nst.video.io import looks_like_video, probe
-
-    node = cfg.video
-    keys = {  # checked for every run: a typo in them never waits for a video to fail
-        "first_steps": steps
-        if node.first_steps is None
-        else positive_int(node.first_steps, "video.first_steps"),
-        "steps": positive_int(node.steps, "video.steps"),
-        "temporal_weight": non_negative(node.temporal_weight, "video.temporal_weight"),
-        "warm_start": bool(node.warm_start),
-        "flow_preset": one_of(node.flow_preset, "video.flow_preset", ("ultrafast", "fast", "medium")),
-    }
-    if content is None or content.is_dir() or not looks_like_video(content, IMAGE_SUFFIXES):
-        if node.frames is not None:
-            raise NSTError("video.frames selects frames of a video: content is not one")
-        return None
-    refused = {
-        "tile": "tile (print size by tiles) does not apply to video frames",
-        "scales": "scales (coarse-to-fine) does not apply to a video: each frame runs at `size`",
-        "time_budget": "time_budget does not apply to a video: give video.first_steps and video.steps",
-    }
-    for key, why in refused.items():
-        if cfg[key] is not None:
-            raise NSTError(f"{why} ({key}={cfg[key]}); drop it")
-    if len(sizes) > 1:
-        raise NSTError(
-            f"a video runs at one scale: size={sizes[-1]} is above working_size={cfg.working_size}; "
-            "use a smaller size or working_size=null"
-        )
-    info = probe(content)
-    limit = non_negative_int(cfg.max_input_pixels, "max_input_pixels")
-    if limit and info.width * info.height > limit:
-        raise NSTError(
-            f"the frames of {content} are {info.width}x{info.height} = {info.width * info.height:,} pixels, "
-            f"above max_input_pixels={limit:,}; shrink the video or raise max_input_pixels"
-        )
-    first, last = 1, info.frames
-    if node.frames is not None:
-        if len(node.frames) != 2:
-            raise NSTError(f"video.frames must be [first,last], got {list(node.frames)}")
-        first, last = int(node.frames[0]), int(node.frames[1])
-        if not 1 <= first <= last <= info.frames:
-            raise NSTError(
-                f"video.frames=[{first},{last}] is outside the clip: {content.name} has frames "
-                f"1..{info.frames}"
-            )
-    return VideoPlan(info.width, info.height, info.frames, info.rate, info.audio, first, last, **keys)
-
-
-def _video_output(cfg: DictConfig, content: Path, resuming: bool) -> Path | None:
-    """``output=clip.mp4`` of a video run: a video file that can be written, never the input."""
-    from nst.outputs import _never_over_inputs
-    from nst.video.io import OUTPUT_SUFFIXES
-
-    if not cfg.output:
-        return None
-    output = Path(str(cfg.output)).expanduser()
-    if output.is_dir() or output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise NSTError(
-            f"output {output}: with a video, output names the video file ({', '.join(OUTPUT_SUFFIXES)})"
-        )
-    check_writable(output.parent, "output folder")
-    _never_over_inputs([output], [content])
-    if output.exists() and not cfg.overwrite and not resuming:
-        raise NSTError(f"output {output} exists; pass overwrite=true to replace it")
-    return output.absolute()
 
 
 def _weights(cfg: DictConfig) -> dict[str, float]:
@@ -491,10 +396,10 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     optimizer = _optimizer(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
     content, folder_run = _content(cfg)
-    video = _video(cfg, content, sizes, all_steps[-1])
+    video = video_plan(cfg, content, sizes, all_steps[-1], IMAGE_SUFFIXES)
     tile, tile_overlap = check_tiles(cfg, sizes, smallest, folder_run)
     if video is not None:
-        output = _video_output(cfg, content, resuming)
+        output = video_output(cfg, content, resuming)
         all_steps = (video.first_steps,)
     else:
         output = _output(cfg, out_dir, resuming, content, [*styles, *style_masks, *filter(None, [init_path])])
