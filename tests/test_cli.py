@@ -102,6 +102,9 @@ BAD_INPUTS = {
     "zero time budget": (["time_budget=0"], f"{BUDGET} 0"),  # one rule for 0 and negatives
     "negative time budget": (["time_budget=-3"], f"{BUDGET} -3"),
     "time budget not a number": (["time_budget=soon"], "time_budget must be a number, got 'soon'"),
+    "stop rule of zero": (["stop.rel_change=0"], "stop.rel_change must be a fraction in (0, 1), e.g. 1e-3"),
+    "stop rule above one": (["stop.rel_change=2"], "stop.rel_change must be a fraction in (0, 1)"),
+    "stop window of zero": (["stop.window=0"], "stop.window must be a positive number of steps, got 0"),
     "negative seed": (["seed=-1"], "seed must be in [0, 2**32)"),
     # weights
     "negative content weight": (["content_weight=-1"], "content_weight must be a non-negative number"),

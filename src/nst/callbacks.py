@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 
 from nst import threads
 from nst.checkpoint import StopFlag
+from nst.convergence import StopRule, converged
 from nst.errors import Interrupted
 from nst.module import StyleTransfer
 
@@ -69,8 +70,9 @@ class ProgressBar(TQDMProgressBar):
 
 
 class RunMonitor(pl.Callback):
-    """Per step: times it, logs losses and images to TensorBoard, checkpoints, honours stop requests
-    and the time budget.
+    """Per step: times it, logs losses and images to TensorBoard, checkpoints, honours stop requests,
+    the time budget and the stop rule (``losses``: the fit's loss per step, kept in the run's state so
+    that a checkpoint carries it and a resumed fit stops where the uninterrupted one would).
 
     ``step_offset`` is the number of steps done before this fit (earlier scales, or the part of the
     run before a resume), so the logged curves run on as one.
@@ -85,6 +87,8 @@ class RunMonitor(pl.Callback):
         save_checkpoint: Callable[[pl.Trainer, StyleTransfer, int], None],
         stop: StopFlag,
         out_of_time: Callable[[], bool] = lambda: False,
+        stop_rule: StopRule | None = None,
+        losses: list[float] | None = None,
     ) -> None:
         self.step_offset = step_offset
         self.log_every = log_every
@@ -94,6 +98,8 @@ class RunMonitor(pl.Callback):
         self.stop = stop
         self.out_of_time = out_of_time
         self.out_of_time_seen = False  # the time budget ended this fit
+        self.stop_rule = stop_rule
+        self.losses = [] if losses is None else losses
         self.step_seconds: list[float] = []
         self.step_evaluations: list[int] = []  # the loss evaluations of each step (a line search: 1-3)
         self._started = 0.0
@@ -120,6 +126,10 @@ class RunMonitor(pl.Callback):
             trainer.logger.log_metrics(dict(zip(terms, values)), step)
         if self.image_every and step % self.image_every == 0:
             log_image(trainer, pl_module, step)
+        if self.stop_rule is not None:  # before the checkpoint, which carries the losses
+            self.losses.append(float(pl_module.last_terms.total))
+            if converged(self.stop_rule, self.losses):  # the fit ends after this step
+                trainer.should_stop = True
         if self.checkpoint_every and step % self.checkpoint_every == 0:
             self.save_checkpoint(trainer, pl_module, step)
         if self.stop.signum is not None:

@@ -36,6 +36,10 @@ class RunState:
     tile_image: torch.Tensor | None = None  # that tile's pixels mid-optimisation (None: not started)
     tile_losses: list[dict[str, Any]] = field(default_factory=list)  # each finished tile's final losses
     best_iterates: int = 0  # fits (scales, tiles) whose last step scored worse than an earlier image
+    # The stop rule (stop.rel_change, nst.convergence): the fit in progress's loss at each step, and for
+    # every finished fit the step (over all scales) where it converged, or None where it ran to its cap.
+    fit_losses: list[float] = field(default_factory=list)
+    converged_at: list[int | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The saved fields, every tensor copied to the CPU once (no deep copy before that)."""
@@ -44,7 +48,9 @@ class RunState:
 
 PER_PROCESS = ("step_seconds", "step_evaluations")  # times stay per process
 SAVED = tuple(f.name for f in fields(RunState) if f.name not in PER_PROCESS)
-OPTIONAL = ("tile_index", "tile_image", "tile_losses", "best_iterates")  # absent from older checkpoints
+OPTIONAL = (  # absent from older checkpoints
+    "tile_index", "tile_image", "tile_losses", "best_iterates", "fit_losses", "converged_at",
+)  # fmt: skip
 
 
 def to_cpu(obj: Any) -> Any:

@@ -102,6 +102,12 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
             f"stopped:     time_budget={plan.time_budget:g}s reached after {data['steps']} steps; "
             "the image at that step is saved as the result"
         )
+    if data.get("converged") is not None and plan.stop is not None:
+        log.info(
+            f"converged:   at step {data['converged_step']} ({plan.stop.describe()})"
+            if data["converged"]
+            else "converged:   no: the step cap came first (raise steps, or stop.rel_change to stop sooner)"
+        )
     kind = "results:   " if plan.folder_run else "video:     " if plan.video_run else "image:     "
     log.info(f"{kind}  {data['image']}")
     if plan.output is not None and not plan.folder_run:

@@ -75,6 +75,12 @@ class VideoConfig:
 
 
 @dataclass
+class StopConfig:
+    rel_change: float | None = MISSING  # converged: the best loss fell by less than this over `window` steps
+    window: int = MISSING
+
+
+@dataclass
 class Config:
     backbone: BackboneConfig = MISSING
     optimizer: Any = MISSING  # torch.optim keyword arguments under _target_, checked by the plan
@@ -117,6 +123,7 @@ class Config:
     debug: bool = MISSING
     compile: bool = MISSING
     time_budget: float | None = MISSING
+    stop: StopConfig = MISSING
     skip_completed: bool = MISSING
     tile: int | None = MISSING
     tile_overlap: int = MISSING
@@ -134,7 +141,8 @@ def register() -> None:
 
 # Keys added since runs first saved their config that change only how a run is saved, not its result:
 # a checkpoint written before one of them resumes with its default from conf/config.yaml.
-ADDED_SINCE = ("checkpoint_history", "video")  # video: only a video run reads it
+# video: only a video run reads it; stop: its default (no rule) is how every earlier run ran.
+ADDED_SINCE = ("checkpoint_history", "video", "stop")
 
 
 def validated(cfg: DictConfig | dict | str) -> DictConfig:
@@ -147,9 +155,8 @@ def validated(cfg: DictConfig | dict | str) -> DictConfig:
         )
     missing = [key for key in ADDED_SINCE if OmegaConf.is_missing(merged, key)]
     if missing:
-        defaults = OmegaConf.load(CONF_DIR / "config.yaml")
-        for key in missing:
-            merged[key] = defaults[key]
+        defaults = OmegaConf.load(CONF_DIR / "config.yaml")  # merged, not assigned: a group is typed
+        merged = OmegaConf.merge(merged, {key: defaults[key] for key in missing})
     return merged
 
 

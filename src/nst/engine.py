@@ -21,6 +21,7 @@ from nst.balance import balance_factor
 from nst.callbacks import ProgressBar, RunMonitor, log_image
 from nst.checkpoint import RunState, StopFlag
 from nst.console import say
+from nst.convergence import converged
 from nst.devices import claim_gpu
 from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
 from nst.images import Sources, save_image, upsample
@@ -115,6 +116,8 @@ class Run:
             save_checkpoint=self.save_checkpoint,
             stop=stop,
             out_of_time=self.out_of_time,
+            stop_rule=plan.stop,
+            losses=state.fit_losses,
         )
         if not plan.progress_bar:
             return monitor, [monitor]
@@ -194,6 +197,13 @@ class Run:
             state.step_seconds += monitor.step_seconds
             state.step_evaluations += monitor.step_evaluations
             self.budget_spent = self.budget_spent or monitor.out_of_time_seen
+        if self.plan.stop is not None:  # the fit is over (not interrupted): converged, or at its cap
+            state.converged_at.append(state.steps_done if self.fit_converged() else None)
+            state.fit_losses = []
+
+    def fit_converged(self) -> bool:
+        """The fit in progress has met the stop rule (a resumed one may have met it already)."""
+        return converged(self.plan.stop, self.state.fit_losses)
 
     def fit_scale(self, stop: StopFlag) -> None:
         """Optimise at the current scale for its remaining steps; the state moves on as it goes.
@@ -214,7 +224,8 @@ class Run:
             state.image = self.sources.initial_image(size, content)
         elif tuple(state.image.shape[-2:]) != shape:
             state.image = upsample(state.image, shape)
-        remaining = 0 if self.budget_spent else plan.steps[state.scale_index] - state.step_in_scale
+        remaining = plan.steps[state.scale_index] - state.step_in_scale
+        remaining = 0 if self.budget_spent or self.fit_converged() else remaining
         self.release_last_fit()
         monitor, callbacks = self._callbacks(stop, size, remaining)
         self.trainer = trainer = make_trainer(plan, self.logger, callbacks, self.out_dir)

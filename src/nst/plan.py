@@ -31,6 +31,7 @@ from nst.checks import (
     positive_int,
     time_budget,
 )
+from nst.convergence import StopRule, stop_rule
 from nst.errors import NSTError
 from nst.outputs import folder_results, image_output
 from nst.scales import scales as _scales
@@ -153,6 +154,7 @@ class Plan:
     deterministic: bool
     compile: bool
     time_budget: float | None  # seconds of optimisation, then the result is saved as completed
+    stop: StopRule | None  # a fit ends once converged (nst.convergence); None: every step runs
     tile: int | None  # scales larger than this run tile by tile (nst.tiled); None: never
     tile_overlap: int  # pixels shared by neighbouring tiles, blended
     accelerator: str
@@ -436,6 +438,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         deterministic=bool(cfg.deterministic),
         compile=bool(cfg.compile),
         time_budget=time_budget(cfg.time_budget),
+        stop=stop_rule(cfg.stop),
         tile=tile,
         tile_overlap=tile_overlap,
         **hardware,

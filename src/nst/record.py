@@ -68,7 +68,21 @@ def build(
         "tiled_scales": [size for size in plan.sizes if plan.tiled(size)],
         "image": str(image),
         "slurm_job_id": slurm_job_id(),
+        **convergence(plan, state),
         **extra,
+    }
+
+
+def convergence(plan: Plan, state: RunState) -> dict[str, Any]:
+    """With a stop rule: whether every fit (scale, tile) converged before its cap, the step where the
+    last one did, and each fit's step (None: it ran to its cap). Without one: nothing."""
+    if plan.stop is None:
+        return {}
+    steps = state.converged_at
+    return {
+        "converged": bool(steps) and all(step is not None for step in steps),
+        "converged_step": steps[-1] if steps else None,
+        "converged_at": list(steps),
     }
 
 

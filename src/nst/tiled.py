@@ -61,6 +61,8 @@ class TilingRun(Protocol):
 
     def release_last_fit(self) -> None: ...
 
+    def fit_converged(self) -> bool: ...
+
     def build_module(
         self,
         device: torch.device,
@@ -239,6 +241,8 @@ class TiledScale:
             save_checkpoint=run.save_checkpoint,
             stop=stop,
             out_of_time=run.out_of_time,
+            stop_rule=plan.stop,
+            losses=state.fit_losses,
         )
         if not plan.progress_bar:
             return monitor, [monitor]
@@ -252,6 +256,7 @@ class TiledScale:
         run.release_last_fit()  # the last tile's
         rows, columns = box.slices()
         remaining = self.steps - (state.step_in_scale - state.tile_index * self.steps)
+        remaining = 0 if run.fit_converged() else remaining  # resumed after the tile converged
         start = state.tile_image if state.tile_image is not None else state.image[..., rows, columns]
         monitor, callbacks = self._callbacks(stop, remaining)
         run.trainer = trainer = make_trainer(plan, run.logger, callbacks, run.out_dir)
@@ -269,7 +274,7 @@ class TiledScale:
         blend(state.image, module.export(), box)
         self.active = False
         state.tile_index, state.tile_image, state.optimizer = state.tile_index + 1, None, None
-        state.step_in_scale = state.tile_index * self.steps  # a tile cut short by the time budget
+        state.step_in_scale = state.tile_index * self.steps  # a tile cut short (time budget, stop rule)
         self.log_canvas(state.steps_done)
         if plan.checkpoint_every:  # a tile boundary: the canvas and the next tile
             checkpoint.save(
