@@ -74,6 +74,8 @@ NPROC := $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null ||
 JOBS ?= $(NPROC)
 ABLATIONS_THREADS ?= $(shell echo $$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )))
 LAUNCHER = $(if $(filter 1,$(JOBS)),,hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
+# The committed report's verdicts at its earlier fixed step budget, shown beside the new ones.
+ABLATIONS_EARLIER ?= $(wildcard $(ABLATIONS_REPORT)/at_300_steps.json)
 QUICK_DIR ?= multirun/ablations-quick
 # At 48 px a job is mostly start-up (importing torch, reading VGG-19), which every worker of a pool
 # pays again: the quick pipeline runs its jobs one after another unless JOBS is given.
@@ -85,7 +87,8 @@ ablations: $(STAMP) ## run the six studies, JOBS at a time (default: every core;
 	  echo "== ablation $$study ($(BACKBONE)) -> $(ABLATIONS_DIR)/$(BACKBONE)/$$study"; \
 	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(LAUNCHER) $(ARGS); \
 	done
-	OMP_NUM_THREADS=$(NPROC) $(PY) experiments/ablations/report.py --runs $(ABLATIONS_DIR)/$(BACKBONE) --out $(ABLATIONS_REPORT)
+	OMP_NUM_THREADS=$(NPROC) $(PY) experiments/ablations/report.py --runs $(ABLATIONS_DIR)/$(BACKBONE) --out $(ABLATIONS_REPORT) \
+	  $(if $(ABLATIONS_EARLIER),--earlier $(ABLATIONS_EARLIER))
 
 ablations-quick: $(STAMP) ## the same pipeline at 48 px, 40 steps (QUICK_DIR=multirun/ablations-quick)
 	$(MAKE) --no-print-directory ablations ABLATIONS_DIR=$(QUICK_DIR) JOBS=$(QUICK_JOBS) \

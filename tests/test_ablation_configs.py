@@ -16,13 +16,14 @@ CONF = ROOT / "conf"
 STUDIES = sorted(p.stem for p in (CONF / "ablation").glob("[!_]*.yaml"))
 GROUPS = sorted(p.stem for p in (CONF / "layer_group").glob("*.yaml"))
 # What each study runs; size, init and optimizer are written once in the shared _sweep / _from_noise.
+# steps: each study's cap; every job stops earlier once converged (the shared stop rule).
 SETTINGS = {
-    "content_layers": ("noise", "lbfgs_plain", 300),
-    "content_seeds": ("noise", "lbfgs_plain", 300),
-    "texture_layers": ("noise", "lbfgs_plain", 300),
-    "texture_seeds": ("noise", "lbfgs_plain", 300),
-    "init": ("auto", "lbfgs", 150),  # swept: content, noise
-    "gallery": ("auto", "lbfgs", 100),  # style transfer: auto starts from the content image
+    "content_layers": ("noise", "lbfgs_plain", 1000),
+    "content_seeds": ("noise", "lbfgs_plain", 1000),
+    "texture_layers": ("noise", "lbfgs_plain", 1000),
+    "texture_seeds": ("noise", "lbfgs_plain", 1000),
+    "init": ("auto", "lbfgs", 600),  # swept: content, noise
+    "gallery": ("auto", "lbfgs", 400),  # style transfer: auto starts from the content image
 }
 
 
@@ -51,6 +52,7 @@ def test_every_study_runs_its_settings(study):
     cfg = _compose([f"ablation={study}"])
     init, optimizer, steps = SETTINGS[study]
     assert (cfg.size, cfg.init.kind, cfg.optimizer.name, cfg.steps) == (128, init, optimizer, steps)
+    assert (cfg.stop.rel_change, cfg.stop.window) == (1e-3, 50)  # to convergence, `steps` the cap
 
 
 @pytest.mark.parametrize(("backbone", "weight"), [("vgg19", 30.0), ("vgg16_hed", 40.0)])

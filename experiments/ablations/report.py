@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, help="ABLATIONS_DIR/BACKBONE: one folder per study")
     parser.add_argument("--out", type=Path, help="where README.md, the PNGs and summary.json go")
     parser.add_argument("--studies", action="store_true", help="print the studies in order and exit")
+    parser.add_argument(
+        "--earlier", type=Path, help='an earlier report\'s verdicts, shown beside (JSON: "budget", "claims")'
+    )
     args = parser.parse_args(argv)
     if args.studies:
         print(" ".join(studies()))
@@ -89,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs.is_dir():
         print(f"report: error: no sweep outputs at {args.runs} (run `make ablations` first)", file=sys.stderr)
         return 2
-    summary = build(args.runs, args.out)
+    if args.earlier is not None and not args.earlier.is_file():
+        print(f"report: error: --earlier {args.earlier}: no such file", file=sys.stderr)
+        return 2
+    summary = build(args.runs, args.out, args.earlier)
     found = len(studies()) - len(summary["missing_studies"])
     print(f"report: {args.out / 'README.md'} ({found} studies)")
     return 0

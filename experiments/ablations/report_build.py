@@ -9,7 +9,7 @@ from typing import Any
 
 from report_claims import CLAIMS
 from report_from_noise import content_layers, content_seeds, texture_layers, texture_seeds
-from report_jobs import load_study
+from report_jobs import Job, converged_step, load_study, stop_rule_of
 from report_tables import table
 from report_transfer import gallery, init_study
 from report_verdicts import Claim
@@ -17,16 +17,63 @@ from report_verdicts import Claim
 from nst.config import CONF_DIR
 
 
-def claims_section(claims: list[Claim]) -> str:
+def claims_section(claims: list[Claim], earlier: dict[str, Any] | None = None) -> str:
+    """The claims table; with ``earlier`` (an earlier report's summary.json plus a "budget" line, e.g.
+    the report at a fixed step budget) a column with that report's verdict and a line for each change."""
+    header = ["", "claim (course report)", "measured here", "verdict", "why"]
     rows = [[f"({c.key})", c.claim, c.measured, f"**{c.verdict}**", c.why or "-"] for c in claims]
+    changes = ""
+    if earlier is not None:
+        given = {c["key"]: c for c in earlier["claims"]}
+        before = {c.key: given[c.key] for c in claims if c.key in given}
+        header.append(f"verdict at {earlier['budget']}")
+        for row, claim in zip(rows, claims):
+            old = before[claim.key]["verdict"] if claim.key in before else None
+            row.append("-" if old is None else "same" if old == claim.verdict else f"**{old}**")
+        lines = [
+            f"- ({c.key}) **{old['verdict']}** at {earlier['budget']} -> **{c.verdict}** here. Then: "
+            f"{old['measured']} ({old['why'] or 'every check passed'}). "
+            f"Here: {c.why or 'every check passes'}."
+            for c in claims
+            if (old := before.get(c.key)) is not None and old["verdict"] != c.verdict
+        ]
+        changes = (
+            f"\nVerdicts that changed from the report at {earlier['budget']} (`{earlier['path']}`), "
+            "and why:\n\n" + ("\n".join(lines) if lines else "- none") + "\n"
+        )
     rules = "\n".join(f"- ({c.key}) `{c.study}`: {c.rule}." for c in claims if c.checks)
     return f"""## Claims of the course report
 
-{table(["", "claim (course report)", "measured here", "verdict", "why"], rows)}
-
+{table(header, rows)}
+{changes}
 Rules (`experiments/ablations/report_claims.py`, `claim_*`; every number above is computed from the runs):
 
 {rules}
+"""
+
+
+def convergence_table(jobs: list[Job]) -> str:
+    """Where each job of a study stopped: the step its stop rule held, or its cap (empty without a rule)."""
+    rules = {rule for job in jobs if (rule := stop_rule_of(job)) is not None}
+    if not rules:
+        return ""
+    rows = [
+        [
+            job.name,
+            converged_step(job) or "-",
+            f"{job.metrics['steps']}" + ("" if converged_step(job) else f" (the cap, {job.cfg.steps})"),
+            job.metrics["loss"]["total"],
+            job.metrics["wall_seconds"],
+        ]
+        for job in jobs
+    ]
+    done = sum(converged_step(job) is not None for job in jobs)
+    said = "; ".join(f"the best loss fell by less than {r:g} of itself over {w} steps" for r, w in rules)
+    return f"""
+{table(["job", "converged at step", "steps run", "final total loss", "seconds"], rows)}
+
+*Convergence: {done} of {len(jobs)} jobs converged ({said}; `stop.rel_change`, `stop.window`); the
+others ran to their step cap. In the curves, a dot marks the step where a job converged.*
 """
 
 
@@ -50,8 +97,9 @@ def studies() -> list[str]:
     return [study for study in BUILDERS if study in found]
 
 
-def build(runs: Path, out: Path) -> dict[str, Any]:
-    """Write README.md, the figures and summary.json for every study found under ``runs``."""
+def build(runs: Path, out: Path, earlier: Path | None = None) -> dict[str, Any]:
+    """Write README.md, the figures and summary.json for every study found under ``runs``; with
+    ``earlier`` (a JSON file: "budget" and an earlier report's "claims"), its verdicts beside these."""
     out.mkdir(parents=True, exist_ok=True)
     sections, summary, total_seconds, missing = [], {}, 0.0, []
     backbones, networks = set(), set()  # the metrics' backbone name, and its source and layer count
@@ -61,6 +109,7 @@ def build(runs: Path, out: Path) -> dict[str, Any]:
             missing.append(study)
             continue
         text, numbers = BUILDERS[study](jobs, out)
+        text += convergence_table(jobs)
         for job in jobs:
             backbones.add(job.metrics["backbone"])
             node = job.cfg.backbone
@@ -84,6 +133,7 @@ every number below is computed from the jobs' images, metrics.json and TensorBoa
 time of all jobs: {total_seconds:.0f} s (the sum of the jobs' `wall_seconds`, excluding start-up).
 {"Missing studies (no finished jobs): " + ", ".join(missing) if missing else ""}
 """
-    (out / "README.md").write_text(head + "\n" + claims_section(claims) + "\n" + "\n".join(sections))
+    before = None if earlier is None else json.loads(earlier.read_text()) | {"path": str(earlier)}
+    (out / "README.md").write_text(head + "\n" + claims_section(claims, before) + "\n" + "\n".join(sections))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from report_jobs import Job  # noqa: E402
+from report_jobs import Job, converged_step  # noqa: E402
 
 DIFF_SCALE = 0.5  # difference images map 0..0.5 (half the pixel range) onto the colour scale
 
@@ -49,7 +49,11 @@ def curves_plot(jobs: list[Job], tag: str, path: Path, ylabel: str) -> None:
     for job in jobs:
         points = job.curves.get(tag, [])
         if points:
-            ax.plot([s for s, _ in points], [max(v, 1e-12) for _, v in points], label=job.name)
+            (line,) = ax.plot([s for s, _ in points], [max(v, 1e-12) for _, v in points], label=job.name)
+            step = converged_step(job)
+            at = [v for s, v in points if s == step]  # the loss logged at the step the job converged
+            if at:
+                ax.plot([step], [max(at[0], 1e-12)], "o", color=line.get_color(), markersize=5)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)

@@ -111,4 +111,18 @@ def setting(job: Job) -> str:
     optimizer = (
         "L-BFGS (strong Wolfe)" if job.cfg.optimizer.get("line_search_fn") else "L-BFGS (no line search)"
     )
-    return f"{m['backbone']}, {m['size']} px, {m['steps']} steps of {optimizer}, {m['init']} init"
+    if stop_rule_of(job) is None:
+        return f"{m['backbone']}, {m['size']} px, {m['steps']} steps of {optimizer}, {m['init']} init"
+    cap = f"at most {job.cfg.steps} steps"
+    return f"{m['backbone']}, {m['size']} px, {optimizer} to convergence ({cap}), {m['init']} init"
+
+
+def stop_rule_of(job: Job) -> tuple[float, int] | None:
+    """The job's stop rule (stop.rel_change, stop.window), or None: it ran every step it was given."""
+    stop = job.cfg.get("stop")
+    return None if stop is None or stop.rel_change is None else (float(stop.rel_change), int(stop.window))
+
+
+def converged_step(job: Job) -> int | None:
+    """The step the job's stop rule ended it at; None where it ran to its cap (or had no rule)."""
+    return job.metrics.get("converged_step") if job.metrics.get("converged") else None
