@@ -63,6 +63,53 @@ def test_report_has_every_study_figure_and_table(quick):
             assert re.search(r"\|\s*-?\d+(\.\d+)?(e[+-]\d+)?\s*\|", row), row
 
 
+def test_every_study_says_where_each_job_stopped(quick):
+    """The shared stop rule (best loss down < 0.1% over 50 steps) cannot hold within the quick cap of 40
+    steps: every job ran to its cap, and each study's convergence table says so, job by job."""
+    _, report, summary = quick
+    text = (report / "README.md").read_text()
+    for study in ("content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery"):
+        jobs = summary[study]["jobs"]
+        assert f"*Convergence: 0 of {len(jobs)} jobs converged (the best loss fell by less than 0.001" in text
+        for job in jobs:
+            assert f"| {job} | - | 40 (the cap, 40) |" in text, (study, job)
+
+
+def test_the_claims_table_shows_an_earlier_reports_verdicts_and_why_they_changed():
+    sys.path.insert(0, str(ROOT / "experiments" / "ablations"))
+    from report_build import claims_section
+    from report_verdicts import Check, Claim
+
+    now = [
+        Claim(
+            "a",
+            "content_layers",
+            "shallow layers",
+            "38.0 dB",
+            [Check("PSNR >= 25 dB", True, "low", core=False)],
+        ),
+        Claim("b", "content_seeds", "seeds", "20 dB", [Check("same PSNR", True, "apart", core=True)]),
+    ]
+    earlier = {
+        "budget": "300 steps",
+        "path": "at_300_steps.json",
+        "claims": [
+            {"key": "a", "measured": "21.8 dB", "verdict": "partly", "why": "21.8 dB is not near-perfect"},
+            {"key": "b", "measured": "17 dB", "verdict": "reproduced", "why": ""},
+        ],
+    }
+    text = claims_section(now, earlier)
+    assert "| verdict at 300 steps |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| (")]
+    assert rows[0].endswith("| **partly** |") and rows[1].endswith("| same |")
+    assert (
+        "- (a) **partly** at 300 steps -> **reproduced** here. Then: 21.8 dB (21.8 dB is not near-perfect). "
+        "Here: every check passes." in text
+    )
+    assert "- (b) **" not in text  # unchanged: no line
+    assert "verdict at" not in claims_section(now)  # no earlier report: the table as before
+
+
 def test_shallow_layers_reconstruct_content_better_than_deep_ones(quick):
     psnr = [v["psnr_db"] for k, v in quick[2]["content_layers"].items() if isinstance(v, dict)]
     assert len(psnr) == 6  # the report's six groups on the 16-conv vgg19, shallow to deep
