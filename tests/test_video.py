@@ -186,6 +186,9 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     assert "frame 3/3 (frame_00003)" in done.stdout and "estimate:" in done.stdout
     assert 0 <= done.stdout.find("video:       3 frames of ") < done.stdout.find("frame 1/3")  # ahead
+    assert re.search(
+        r"video: .* memory ~\d+ MB above the process, time ~\d+ (s|min) \(estimates\)", done.stdout
+    )
     run = tmp_path / "run"
     assert sorted(p.name for p in (run / "frames").iterdir()) == [f"frame_0000{i}.png" for i in (1, 2, 3)]
     info = io.probe(tmp_path / "styled.mp4")
@@ -205,8 +208,17 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
     assert "frame 3/3" in again.stdout and "frame 2/3" not in again.stdout
     for a, b in zip(_frames(run), _frames(stopped), strict=True):
         assert np.abs(a - b).max() <= 1 / 255
-    # A real Ctrl-C while frame 2 runs: frame 1 is kept and not redone; resume goes on from frame 2.
-    args = [*RUN, "content=pan.mp4", *steps, "video.steps=30", "hydra.run.dir=ctrl_c"]
+    # A real Ctrl-C while frame 2 runs: frame 1 is kept and not redone; frame 2 goes on from the
+    # checkpoint the stop wrote, and with the whole L-BFGS history in it the frames are bit for bit those
+    # of an uninterrupted run.
+    args = [
+        *RUN,
+        "content=pan.mp4",
+        *steps,
+        "video.steps=60",
+        "checkpoint_history=100",
+        "hydra.run.dir=ctrl_c",
+    ]
     process = subprocess.Popen([sys.executable, "-m", "nst", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 300
@@ -222,8 +234,13 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
     resumed = run_nst("resume=ctrl_c", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "frame 2/3" in resumed.stdout and "frame 1/3" not in resumed.stdout
+    assert re.search(r"frame 2/3 \(frame_00002\): goes on from its checkpoint at step [1-9]", resumed.stdout)
     assert (tmp_path / "ctrl_c" / "frames" / "frame_00001.png").stat().st_mtime_ns == kept
     assert io.probe(tmp_path / "ctrl_c" / "result.mp4").frames == 3
+    whole = run_nst(*args[:-1], "hydra.run.dir=whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    for a, b in zip(_frames(tmp_path / "whole"), _frames(tmp_path / "ctrl_c"), strict=True):
+        assert np.abs(a - b).max() == 0  # measured: bit-identical
 
 
 @pytest.mark.slow

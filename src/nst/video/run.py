@@ -10,18 +10,21 @@ Frame t starts from frame t-1's result warped onto it by the optical flow betwee
 (pixels without a consistent flow: the content frame), and its loss adds
 ``temporal_weight * mean(c * (x - warped)^2)`` with Ruder et al.'s consistency weights c. The previous
 result is always read back from its PNG, so a stopped run continued with ``resume=RUN_DIR`` (from the
-first unfinished frame; the frame in progress is redone) gives the frames an uninterrupted run gives.
+first unfinished frame: from its checkpoint when it has one, else redone) gives the frames an
+uninterrupted run gives (bit for bit with ``checkpoint_history`` >= the optimizer's history).
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nst import checkpoint
 from nst.console import say
 from nst.errors import NSTError, RunStopped
 from nst.files import atomic_write, write_json, write_text
@@ -135,10 +138,10 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
     results = [out_dir / "frames" / f"{frame_name(i)}.png" for i in indices]
     results[0].parent.mkdir(parents=True, exist_ok=True)
     _note_even(plan, inputs[0])
-    _say_plan(plan, inputs[0], len(indices))
     device = expected_device(plan.accelerator, plan.devices)
     plan = replace(plan, backbone=resolve_precision(plan.backbone, device))
     encoder = build_encoder(plan.backbone, plan.layers)  # once for the clip
+    _say_plan(plan, inputs[0], len(indices), encoder.to(device), device)
     log = FrameLog(out_dir)
     entries: list[dict[str, Any]] = []
     count, total_steps = len(indices), video.first_steps + video.steps * (len(indices) - 1)
@@ -149,12 +152,20 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
             if done is not None and result.is_file():  # finished before a stop: not redone
                 entries.append(_entry(index, result, done))
                 continue
-            shutil.rmtree(sub, ignore_errors=True)  # the frame in progress when it stopped: redone
+            state = _saved_state(sub)  # the frame in progress when it stopped goes on from its checkpoint
+            if state is None:
+                shutil.rmtree(sub, ignore_errors=True)  # no checkpoint: the frame is redone
+            else:
+                say(
+                    f"frame {k + 1}/{count} ({frame_name(index)}): goes on from its checkpoint at step "
+                    f"{state.steps_done}",
+                    stderr=False,
+                )
             one = _frame_plan(plan, k, source, result, out_dir / "runs" / frame_name(indices[0]))
             before = video.first_steps + video.steps * (k - 1) if k else 0
             progress = (f"frame {k + 1}/{count}", before, total_steps) if plan.progress_bar else None
             try:
-                data = run(one, sub, None, encoder, progress, _frame(plan, inputs, results, k))
+                data = run(one, sub, state, encoder, progress, _frame(plan, inputs, results, k))
             except RunStopped as stop:
                 if stop.label != "stopped":
                     raise
@@ -216,11 +227,22 @@ def _frame_plan(plan: Plan, k: int, source: Path, result: Path, first_run: Path)
     video = plan.video
     assert video is not None
     steps = video.first_steps if k == 0 else video.steps
-    one = replace(plan, content=source, output=result, overwrite=True, steps=(steps,), checkpoint_every=0)
+    one = replace(plan, content=source, output=result, overwrite=True, steps=(steps,))
     if k > 0 and plan.balance == "auto":
         factor = json_of(first_run)["balance_factor"]
         one = replace(one, balance="fixed", style_weight=plan.style_weight * factor)
     return one
+
+
+def _saved_state(sub: Path) -> checkpoint.RunState | None:
+    """The checkpoint of a frame stopped mid-way (Ctrl-C, a signal, or its last one before a kill -9),
+    or None: none, or one that cannot be read (the frame is then redone)."""
+    if not (sub / checkpoint.CHECKPOINT).is_file():
+        return None
+    try:
+        return checkpoint.load(sub)
+    except NSTError:
+        return None
 
 
 def json_of(sub: Path) -> dict[str, Any]:
@@ -239,8 +261,11 @@ def _entry(index: int, result: Path, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _say_plan(plan: Plan, first_input: Path, count: int) -> None:
-    """Before the first frame: what the clip will take (steps, memory); the pace follows the first frame."""
+def _say_plan(
+    plan: Plan, first_input: Path, count: int, encoder: torch.nn.Module, device: torch.device
+) -> None:
+    """Before the first frame: what the clip will take (steps, memory, time); a sharper estimate of the
+    time follows the first frame."""
     from PIL import Image
 
     from nst.resources import estimate_peak_mb
@@ -250,12 +275,34 @@ def _say_plan(plan: Plan, first_input: Path, count: int) -> None:
     with Image.open(first_input) as image:
         width, height = image.size
     total = video.first_steps + video.steps * (count - 1)
+    line_search = plan.optimizer.is_lbfgs and plan.optimizer.options.get("line_search_fn") is not None
+    seconds = pass_seconds(encoder, (height, width), device) * total * (2 if line_search else 1)
     say(
         f"video:       {count} frames of {width}x{height} px at {float(video.rate):g} fps; "
         f"{video.first_steps} steps for the first frame, {video.steps} for each other ({total} in all); "
-        f"memory ~{estimate_peak_mb(plan, (height, width)):.0f} MB above the process (estimate)",
+        f"memory ~{estimate_peak_mb(plan, (height, width)):.0f} MB above the process, "
+        f"time ~{_minutes(seconds)} (estimates)",
         stderr=False,
     )
+
+
+def pass_seconds(encoder: torch.nn.Module, shape: tuple[int, int], device: torch.device) -> float:
+    """Seconds of one forward and backward pass of ``encoder`` at ``shape``: most of a step's time.
+    Timed on the second of two passes (the first pays for one-off set-up)."""
+    image = torch.rand(1, 3, *shape, device=device, requires_grad=True)
+    seconds = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        features = encoder(image)
+        sum(f.float().square().mean() for f in features.values()).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - started
+    return seconds
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _say_frame(k: int, count: int, index: int, data: dict, video: Any, entries: list[dict]) -> None:
