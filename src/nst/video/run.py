@@ -258,6 +258,7 @@ def _entry(index: int, result: Path, data: dict[str, Any]) -> dict[str, Any]:
         "loss": data.get("loss", {}),
         "steps": data.get("steps"),
         "wall_seconds": data.get("wall_seconds"),
+        **({"converged_step": data.get("converged_step")} if "converged" in data else {}),  # stop.rel_change
     }
 
 
