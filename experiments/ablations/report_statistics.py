@@ -93,13 +93,9 @@ def layer_set(job: Job) -> str:
     return LAYER_SETS[job.name.split("+")[1]]
 
 
-def seconds_per_evaluation(jobs: list[Job]) -> dict[str, float]:
-    """Per statistic: the median over its jobs of each job's seconds per loss evaluation (metrics.json)."""
-    return {
-        name: median(job.metrics["seconds_per_evaluation"] for job in jobs if statistic_of(job) == name)
-        for name in NAMES
-        if any(statistic_of(job) == name for job in jobs)
-    }
+def seconds_per_evaluation(jobs: list[Job]) -> float:
+    """The median over the jobs of each job's seconds per loss evaluation (metrics.json)."""
+    return median(job.metrics["seconds_per_evaluation"] for job in jobs)
 
 
 def mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
@@ -138,16 +134,19 @@ def texture_figure(jobs: list[Job], out: Path) -> None:
 def style_statistics(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
     scores = texture_scores(jobs)
     texture_figure(jobs, out)
-    seconds = seconds_per_evaluation(jobs)
     table_numbers: dict[str, dict[str, dict[str, float]]] = {}
+    seconds: dict[str, dict[str, float]] = {}
     rows = []
     for layers in LAYER_SETS.values():
         for name in NAMES:
-            chosen = [scores[j.name] for j in jobs if statistic_of(j) == name and layer_set(j) == layers]
+            chosen = [j for j in jobs if statistic_of(j) == name and layer_set(j) == layers]
             if not chosen:
                 continue
-            averaged = table_numbers.setdefault(layers, {})[name] = mean_scores(chosen)
-            rows.append([name, layers, *[averaged[y] for y in NAMES], len(chosen)])
+            averaged = table_numbers.setdefault(layers, {})[name] = mean_scores(
+                [scores[j.name] for j in chosen]
+            )
+            speed = seconds.setdefault(layers, {})[name] = seconds_per_evaluation(chosen)
+            rows.append([name, layers, *[averaged[y] for y in NAMES], speed, len(chosen)])
     per_style = {
         f"{name} / {layers} / {style}": mean_scores(
             [
@@ -170,9 +169,7 @@ def style_statistics(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         "seeds": sorted({int(j.cfg.seed) for j in jobs}),
         "per_job": scores,
     }
-    speed = table(
-        ["statistic", *NAMES], [["seconds per evaluation (median)", *[seconds.get(n) for n in NAMES]]]
-    )
+    header = ["run's statistic", "run's layers", *[f"{n} distance" for n in NAMES], "s/evaluation", "results"]
     text = f"""## 7. Style statistics: texture synthesis with each statistic
 
 ![textures by statistic](style_statistics.png)
@@ -189,13 +186,10 @@ relative to the white-noise start's, averaged over the layers, then over the sty
 than white noise; lower is closer. The sliced Wasserstein column uses {EVAL_DIRECTIONS} x C fixed
 directions per layer (seed {EVAL_SEED}), not the C directions any run drew. A row is read across:
 a statistic that is best only in its own column has learnt its own yardstick, not the texture.
+s/evaluation: the median of the runs' seconds per loss evaluation (metrics.json), the statistic's
+cost with the network's forward and backward pass.
 
-{table(["run's statistic", "run's layers", *[f"{n} distance" for n in NAMES], "results"], rows)}
-
-Seconds per loss evaluation of each statistic's runs (median over its jobs, from metrics.json;
-both layer sets):
-
-{speed}
+{table(header, rows)}
 """
     return text, numbers
 
@@ -229,7 +223,9 @@ def style_statistics_transfer(jobs: list[Job], out: Path) -> tuple[str, dict[str
         for name in NAMES
         if any(statistic_of(j) == name for j in jobs)
     }
-    seconds = seconds_per_evaluation(jobs)
+    seconds = {
+        name: seconds_per_evaluation([j for j in jobs if statistic_of(j) == name]) for name in averaged
+    }
     rows = [
         [name, *[values[y] for y in NAMES], values["ssim_to_photo"], seconds[name]]
         for name, values in averaged.items()
