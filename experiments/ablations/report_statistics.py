@@ -11,6 +11,7 @@ fixed seed: never those a run optimised against. Each distance is given relative
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from statistics import mean, median
 from typing import Any
@@ -90,6 +91,7 @@ def texture_name(job: Job) -> str:
 
 
 def layer_set(job: Job) -> str:
+    """The job's layer set, from its folder name (statistic+layers+style+seed, the study's subdir)."""
     return LAYER_SETS[job.name.split("+")[1]]
 
 
@@ -100,6 +102,16 @@ def seconds_per_evaluation(jobs: list[Job]) -> float:
 
 def mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
     return {name: mean(score[name] for score in scores) for name in scores[0]}
+
+
+def group_means(
+    jobs: list[Job], scores: dict[str, dict[str, float]], key: Callable[[Job], tuple]
+) -> dict[tuple, dict[str, float]]:
+    """The jobs' mean scores per group (``key``), in the jobs' order."""
+    groups: dict[tuple, list[dict[str, float]]] = {}
+    for job in jobs:
+        groups.setdefault(key(job), []).append(scores[job.name])
+    return {group: mean_scores(members) for group, members in groups.items()}
 
 
 def texture_scores(jobs: list[Job]) -> dict[str, dict[str, float]]:
@@ -147,21 +159,10 @@ def style_statistics(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
             )
             speed = seconds.setdefault(layers, {})[name] = seconds_per_evaluation(chosen)
             rows.append([name, layers, *[averaged[y] for y in NAMES], speed, len(chosen)])
-    per_style = {
-        f"{name} / {layers} / {style}": mean_scores(
-            [
-                scores[j.name]
-                for j in jobs
-                if (statistic_of(j), layer_set(j), texture_name(j)) == (name, layers, style)
-            ]
-        )
-        for name, layers, style in dict.fromkeys(
-            (statistic_of(j), layer_set(j), texture_name(j)) for j in jobs
-        )
-    }
+    per_style = group_means(jobs, scores, lambda j: (statistic_of(j), layer_set(j), texture_name(j)))
     numbers: dict[str, Any] = {
         "cross_evaluation": table_numbers,
-        "cross_evaluation_per_style": per_style,
+        "cross_evaluation_per_style": {" / ".join(group): values for group, values in per_style.items()},
         "seconds_per_evaluation": seconds,
         "evaluation_layers": list(GRAM_EVAL_LAYERS),
         "evaluation_directions_per_channel": EVAL_DIRECTIONS,
