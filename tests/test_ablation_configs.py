@@ -23,7 +23,7 @@ SETTINGS = {
     "texture_seeds": ("noise", "lbfgs_plain", 300),
     "init": ("auto", "lbfgs", 150),  # swept: content, noise
     "gallery": ("auto", "lbfgs", 100),  # style transfer: auto starts from the content image
-    "style_statistics": ("noise", "lbfgs", 80),  # w2 diverges without a line search
+    "style_statistics": ("noise", "lbfgs", 60),  # w2 diverges without a line search
     "style_statistics_transfer": ("auto", "lbfgs", 100),  # the gallery's setting
 }
 SIZES = {"style_statistics": 96}  # the others: 128 (_sweep)
