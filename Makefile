@@ -61,7 +61,7 @@ look: $(STAMP) ## the look: 8 pairs, new vs old defaults, scored by another netw
 	@$(PY) -c "import skimage" 2>/dev/null || $(PY) -m pip install -q -e '.[look]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(PY) experiments/look/look.py $(ARGS)
 
-# The six studies of experiments/ablations, each a resumable Hydra multirun sweep: the files of
+# The eight studies of experiments/ablations, each a resumable Hydra multirun sweep: the files of
 # conf/ablation/ (not the shared _*.yaml), in the report's section order (report.py --studies).
 BACKBONE ?= vgg19
 ABLATIONS ?= $(shell $(PY) experiments/ablations/report.py --studies)
@@ -80,9 +80,11 @@ QUICK_DIR ?= multirun/ablations-quick
 # At 48 px a job is mostly start-up (importing torch, reading VGG-19), which every worker of a pool
 # pays again: the quick pipeline runs its jobs one after another unless JOBS is given.
 QUICK_JOBS ?= $(if $(filter command line environment,$(origin JOBS)),$(JOBS),1)
-QUICK_ARGS ?= size=48 steps=40 image_every=0
+# style_statistics: one style (the photographed texture) and one seed, not 3 x 2 (its w2 runs on
+# relu1_1..relu5_1 cost ~0.3 s an evaluation at any size).
+QUICK_ARGS ?= size=48 steps=40 image_every=0 ablation.swept_textures=ihc ablation.swept_seeds=0
 
-ablations: $(STAMP) ## run the six studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed), then the report
+ablations: $(STAMP) ## run the eight studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed), then the report
 	@set -e; for study in $(ABLATIONS); do \
 	  echo "== ablation $$study ($(BACKBONE)) -> $(ABLATIONS_DIR)/$(BACKBONE)/$$study"; \
 	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(LAUNCHER) $(ARGS); \

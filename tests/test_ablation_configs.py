@@ -24,7 +24,10 @@ SETTINGS = {
     "texture_seeds": ("noise", "lbfgs_plain", 1000),
     "init": ("auto", "lbfgs", 600),  # swept: content, noise
     "gallery": ("auto", "lbfgs", 400),  # style transfer: auto starts from the content image
+    "style_statistics": ("noise", "lbfgs", 60),  # w2 diverges without a line search
+    "style_statistics_transfer": ("auto", "lbfgs", 400),  # the gallery's setting
 }
+SIZES = {"style_statistics": 96}  # the others: 128 (_sweep)
 
 
 def _compose(overrides):
@@ -33,8 +36,9 @@ def _compose(overrides):
         return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
-def test_the_six_studies_exist():
-    expected = ["content_layers", "content_seeds", "gallery", "init", "texture_layers", "texture_seeds"]
+def test_the_eight_studies_exist():
+    expected = ["content_layers", "content_seeds", "gallery", "init", "style_statistics"]
+    expected += ["style_statistics_transfer", "texture_layers", "texture_seeds"]
     assert STUDIES == expected
 
 
@@ -44,6 +48,7 @@ def test_the_report_orders_the_study_files():
     report = ROOT / "experiments" / "ablations" / "report.py"
     listed = subprocess.run([sys.executable, report, "--studies"], capture_output=True, text=True, check=True)
     order = ["content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery"]
+    order += ["style_statistics", "style_statistics_transfer"]
     assert listed.stdout.split() == order
 
 
@@ -51,7 +56,9 @@ def test_the_report_orders_the_study_files():
 def test_every_study_runs_its_settings(study):
     cfg = _compose([f"ablation={study}"])
     init, optimizer, steps = SETTINGS[study]
-    assert (cfg.size, cfg.init.kind, cfg.optimizer.name, cfg.steps) == (128, init, optimizer, steps)
+    size = SIZES.get(study, 128)
+    assert (cfg.size, cfg.init.kind, cfg.optimizer.name, cfg.steps) == (size, init, optimizer, steps)
+    assert cfg.backbone.precision == "fp32" and cfg.balance == "fixed" and cfg.working_size is None
     assert (cfg.stop.rel_change, cfg.stop.window) == (1e-3, 50)  # to convergence, `steps` the cap
 
 
@@ -98,3 +105,15 @@ def test_a_layer_group_name_spells_its_layers(group):
     else:
         expected = group.split("+")
     assert list(cfg.content_layers) == expected and list(cfg.style_layers) == expected
+
+
+def test_style_statistics_sweeps_every_statistic_on_both_layer_sets_and_a_photographed_texture():
+    cfg = _compose(["ablation=style_statistics", "ablation.texture=ihc"])
+    params = cfg.hydra.sweeper.params
+    assert params.style_loss.split(",") == ["gram", "mean_std", "w2", "sliced_wasserstein"]
+    assert params.layers.split(",") == ["report", "gatys"] and params.seed.split(",") == ["0", "1"]
+    assert set(params["ablation.texture"].split(",")) == set(cfg.ablation.textures)
+    assert cfg.content is None and (ROOT / cfg.style).is_file()  # committed: runs offline, no extra
+    transfer = _compose(["ablation=style_statistics_transfer"])
+    assert transfer.hydra.sweeper.params.style_loss == params.style_loss
+    assert list(transfer.style_layers) == ["conv_1", "conv_2", "conv_3", "conv_4"]  # the gallery's

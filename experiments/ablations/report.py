@@ -15,8 +15,9 @@ define is importable from here too (``from report import build, CLAIMS, ...``):
   report_tables.py      Markdown tables
   report_from_noise.py  sections 1-4: content reconstruction and texture synthesis from white noise
   report_transfer.py    sections 5-6: content init vs noise init, the gallery
+  report_statistics.py  sections 7-8: the style statistics, cross-evaluated by one another
   report_verdicts.py    `Check` and `Claim`: a claim's rule and its verdict
-  report_claims.py      the course report's claims (a)-(f), `claim_*`
+  report_claims.py      the course report's claims (a)-(f), Heitz et al.'s (g), (c) per statistic (h)
   report_build.py       README.md and summary.json assembled; the studies in section order
 """
 
@@ -37,7 +38,9 @@ from report_claims import (  # noqa: E402
     claim_content_seeds,
     claim_gallery,
     claim_init,
+    claim_sliced_wasserstein,
     claim_texture_layers,
+    claim_texture_layers_by_statistic,
     claim_texture_seeds,
 )
 from report_figures import DIFF_SCALE, curves_plot, difference_map, grid, seed_grid, to_numpy  # noqa: E402
@@ -60,18 +63,25 @@ from report_jobs import (  # noqa: E402
     report_layers,
     setting,
 )
+from report_statistics import (  # noqa: E402
+    FixedSlices,
+    Scorer,
+    style_statistics,
+    style_statistics_transfer,
+)
 from report_tables import table  # noqa: E402
 from report_transfer import encoded_grams, gallery, init_study, mean_relative_gram_distance, resized  # noqa: E402
 from report_verdicts import Check, Claim  # noqa: E402
 
 __all__ = [
-    "BUILDERS", "CLAIMS", "DIFF_SCALE", "REPORT_STYLE_GROUP", "Check", "Claim", "Job", "build",
-    "claim_content_layers", "claim_content_seeds", "claim_gallery", "claim_init", "claim_texture_layers",
+    "BUILDERS", "CLAIMS", "DIFF_SCALE", "REPORT_STYLE_GROUP", "Check", "Claim", "FixedSlices", "Job",
+    "Scorer", "build", "claim_content_layers", "claim_content_seeds", "claim_gallery", "claim_init",
+    "claim_sliced_wasserstein", "claim_texture_layers", "claim_texture_layers_by_statistic",
     "claim_texture_seeds", "claims_section", "content_layers", "content_seeds", "curves_plot",
     "difference_map", "encoded_grams", "gallery", "gram_encoder", "grid", "init_study", "last_third_drop",
     "load_job", "load_study", "main", "mean_relative_gram_distance", "noise_like", "pair_numbers",
-    "read_curves", "reference", "report_layers", "resized", "seed_grid", "setting", "studies", "table",
-    "texture_layers", "texture_seeds", "to_numpy",
+    "read_curves", "reference", "report_layers", "resized", "seed_grid", "setting", "studies",
+    "style_statistics", "style_statistics_transfer", "table", "texture_layers", "texture_seeds", "to_numpy",
 ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from report_claims import CLAIMS
 from report_from_noise import content_layers, content_seeds, texture_layers, texture_seeds
 from report_jobs import Job, converged_step, load_study, stop_rule_of
+from report_statistics import style_statistics, style_statistics_transfer
 from report_tables import table
 from report_transfer import gallery, init_study
 from report_verdicts import Claim
@@ -85,6 +86,8 @@ BUILDERS = {
     "texture_seeds": texture_seeds,
     "init": init_study,
     "gallery": gallery,
+    "style_statistics": style_statistics,
+    "style_statistics_transfer": style_statistics_transfer,
 }
 
 

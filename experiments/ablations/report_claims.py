@@ -1,4 +1,5 @@
-"""The claims of the course report (../shared/seed), one function per claim in the report's order.
+"""The claims of the course report (../shared/seed), one function per claim in the report's order, then
+the style_statistics study's: Heitz et al.'s (g) and the report's (c) under each statistic (h).
 
 Each judges its claim on the numbers the study sections returned (the summary: report_from_noise,
 report_transfer), by the rule written next to it as a list of checks (report_verdicts).
@@ -298,6 +299,115 @@ def claim_gallery(summary: dict[str, Any]) -> Claim:
     return claim
 
 
+GATYS_LAYERS = "relu1_1..relu5_1"  # the style_statistics study's two layer sets (report_statistics)
+NEUTRAL_YARDSTICKS = ("mean_std", "w2")  # neither the Gram's nor the sliced Wasserstein's own statistic
+
+
+def claim_sliced_wasserstein(summary: dict[str, Any]) -> Claim:
+    claim = Claim(
+        "g",
+        "style_statistics",
+        "(Heitz et al., CVPR 2021) the sliced Wasserstein loss reproduces an exemplar's texture better "
+        "than the Gram loss",
+    )
+    if not (s := summary.get("style_statistics")):
+        return claim
+    table = s["cross_evaluation"]
+    if not all(
+        {"gram", "sliced_wasserstein"} <= table.get(layers, {}).keys()
+        for layers in (GATYS_LAYERS, REPORT_STYLE_GROUP)
+    ):
+        return claim
+
+    def beats(layers: str, yardsticks: tuple[str, ...], rows: dict[str, Any] | None = None) -> bool:
+        rows = rows or table[layers]
+        return all(rows["sliced_wasserstein"][y] < rows["gram"][y] for y in yardsticks)
+
+    styles = s["styles"]
+    per_style = s["cross_evaluation_per_style"]
+    lost = [
+        style
+        for style in styles
+        if not beats(
+            GATYS_LAYERS,
+            NEUTRAL_YARDSTICKS,
+            {
+                name: per_style[f"{name} / {GATYS_LAYERS} / {style}"]
+                for name in ("gram", "sliced_wasserstein")
+            },
+        )
+    ]
+    sw, gram = table[GATYS_LAYERS]["sliced_wasserstein"], table[GATYS_LAYERS]["gram"]
+    claim.numbers = {
+        layers: {n: table[layers][n] for n in ("gram", "sliced_wasserstein")} for layers in table
+    }
+    claim.numbers["styles_where_gram_wins"] = lost
+    claim.measured = (
+        f"on {GATYS_LAYERS}, distance vs white noise, sliced Wasserstein's result / Gram's: "
+        + ", ".join(f"{y} {sw[y]:.2f} / {gram[y]:.2f}" for y in sw)
+    )
+    neutral = " and ".join(NEUTRAL_YARDSTICKS)
+    claim.checks = [
+        Check(
+            f"on {GATYS_LAYERS}, its result is closer to the style than Gram's by {neutral} (neither loss "
+            "optimises them), averaged over styles and seeds",
+            beats(GATYS_LAYERS, NEUTRAL_YARDSTICKS),
+            f"on {GATYS_LAYERS}, Gram's result is as close or closer by {neutral}",
+            core=True,
+        ),
+        Check(
+            f"on {GATYS_LAYERS}, closer than Gram's by sliced Wasserstein with fixed directions no run drew",
+            beats(GATYS_LAYERS, ("sliced_wasserstein",)),
+            f"on {GATYS_LAYERS}, Gram's result is as close by the sliced Wasserstein yardstick itself",
+            core=True,
+        ),
+        Check(
+            f"the same by {neutral} on {REPORT_STYLE_GROUP}",
+            beats(REPORT_STYLE_GROUP, NEUTRAL_YARDSTICKS),
+            f"on {REPORT_STYLE_GROUP}, Gram's result is as close or closer by {neutral}",
+        ),
+        Check(
+            f"on {GATYS_LAYERS}, closer by {neutral} for each style (paintings, photographed texture)",
+            not lost,
+            f"Gram's result is as close by {neutral} for {', '.join(lost)}",
+        ),
+    ]
+    return claim
+
+
+def claim_texture_layers_by_statistic(summary: dict[str, Any]) -> Claim:
+    claim = Claim(
+        "h",
+        "style_statistics",
+        f"(c) under each style statistic: texture from {REPORT_STYLE_GROUP} is closer to the style than from "
+        f"{GATYS_LAYERS} (only these two layer sets are run; scored at {GATYS_LAYERS}, the Gatys run's own "
+        "layers)",
+    )
+    if not (s := summary.get("style_statistics")):
+        return claim
+    table = s["cross_evaluation"]
+    if not {REPORT_STYLE_GROUP, GATYS_LAYERS} <= table.keys():
+        return claim
+    names = [name for name in table[REPORT_STYLE_GROUP] if name in table[GATYS_LAYERS]]
+    ours = {name: table[REPORT_STYLE_GROUP][name][name] for name in names}
+    theirs = {name: table[GATYS_LAYERS][name][name] for name in names}
+    claim.numbers = {REPORT_STYLE_GROUP: ours, GATYS_LAYERS: theirs}
+    claim.measured = (
+        f"own-statistic distance vs white noise, {REPORT_STYLE_GROUP} / {GATYS_LAYERS}: "
+        + ", ".join(f"{name} {ours[name]:.2f} / {theirs[name]:.2f}" for name in names)
+    )
+    claim.checks = [
+        Check(
+            f"{name}: {REPORT_STYLE_GROUP}'s result closer than {GATYS_LAYERS}'s by {name}",
+            ours[name] < theirs[name],
+            f"{name}: {GATYS_LAYERS} is closer ({theirs[name]:.2f} vs {ours[name]:.2f})",
+            core=name == "gram",  # the course report's own statistic
+        )
+        for name in names
+    ]
+    return claim
+
+
 CLAIMS = [
     claim_content_layers,
     claim_content_seeds,
@@ -305,4 +415,6 @@ CLAIMS = [
     claim_texture_seeds,
     claim_init,
     claim_gallery,
+    claim_sliced_wasserstein,
+    claim_texture_layers_by_statistic,
 ]

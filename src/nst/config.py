@@ -62,6 +62,10 @@ class AblationConfig:
     study: str = MISSING
     groups: dict[str, str] = field(default_factory=dict)  # per backbone: the layer groups swept
     style_weight: dict[str, float] = field(default_factory=dict)  # per backbone, with the report's layers
+    textures: dict[str, str] = field(default_factory=dict)  # style_statistics: a style's name -> its image
+    texture: str | None = None  # style_statistics: the swept style's name (a key of textures)
+    swept_textures: str = ""  # style_statistics: the names it sweeps, comma-separated
+    swept_seeds: str = ""  # style_statistics: the seeds it sweeps, comma-separated
 
 
 @dataclass
