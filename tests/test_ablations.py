@@ -92,6 +92,7 @@ def test_the_claims_table_shows_an_earlier_reports_verdicts_and_why_they_changed
             [Check("PSNR >= 25 dB", True, "low", core=False)],
         ),
         Claim("b", "content_seeds", "seeds", "20 dB", [Check("same PSNR", True, "apart", core=True)]),
+        Claim("c", "texture_layers", "texture"),  # its study not run this time: no verdict to compare
     ]
     earlier = {
         "budget": "300 steps",
@@ -99,6 +100,7 @@ def test_the_claims_table_shows_an_earlier_reports_verdicts_and_why_they_changed
         "claims": [
             {"key": "a", "measured": "21.8 dB", "verdict": "partly", "why": "21.8 dB is not near-perfect"},
             {"key": "b", "measured": "17 dB", "verdict": "reproduced", "why": ""},
+            {"key": "c", "measured": "0.2", "verdict": "not reproduced", "why": "too deep"},
         ],
     }
     text = claims_section(now, earlier)
@@ -107,9 +109,10 @@ def test_the_claims_table_shows_an_earlier_reports_verdicts_and_why_they_changed
     assert rows[0].endswith("| **partly** |") and rows[1].endswith("| same |")
     assert (
         "- (a) **partly** at 300 steps -> **reproduced** here. Then: 21.8 dB (21.8 dB is not near-perfect). "
-        "Here: every check passes." in text
+        "Here: 38.0 dB (every check passes)." in text
     )
-    assert "- (b) **" not in text  # unchanged: no line
+    assert "- (b) **" not in text and "- (c) **" not in text  # unchanged, or not measured now: no line
+    assert rows[2].endswith("| **not measured** | - | **not reproduced** |")  # the earlier verdict is shown
     assert "verdict at" not in claims_section(now)  # no earlier report: the table as before
 
 

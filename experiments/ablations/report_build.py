@@ -34,13 +34,13 @@ def claims_section(claims: list[Claim], earlier: dict[str, Any] | None = None) -
         lines = [
             f"- ({c.key}) **{old['verdict']}** at {earlier['budget']} -> **{c.verdict}** here. Then: "
             f"{old['measured']} ({old['why'] or 'every check passed'}). "
-            f"Here: {c.why or 'every check passes'}."
+            f"Here: {c.measured} ({c.why or 'every check passes'})."
             for c in claims
-            if (old := before.get(c.key)) is not None and old["verdict"] != c.verdict
+            if (old := before.get(c.key)) is not None and c.checks and old["verdict"] != c.verdict
         ]
         changes = (
-            f"\nVerdicts that changed from the report at {earlier['budget']} (`{earlier['path']}`), "
-            "and why:\n\n" + ("\n".join(lines) if lines else "- none") + "\n"
+            f"\nVerdicts that changed from the report at {earlier['budget']} ({earlier.get('note', '')}; "
+            f"`{earlier['path']}`), and why:\n\n" + ("\n".join(lines) if lines else "- none") + "\n"
         )
     rules = "\n".join(f"- ({c.key}) `{c.study}`: {c.rule}." for c in claims if c.checks)
     return f"""## Claims of the course report
