@@ -20,6 +20,8 @@ content_layers content_seeds curves_plot difference_map encoded_grams gallery gr
 init_study last_third_drop load_job load_study main mean_relative_gram_distance noise_like pair_numbers
 read_curves reference report_layers resized seed_grid setting studies table texture_layers
 texture_seeds to_numpy
+FixedSlices Scorer claim_sliced_wasserstein claim_texture_layers_by_statistic style_statistics
+style_statistics_transfer
 """.split()
 
 
@@ -114,5 +116,6 @@ def test_the_report_module_keeps_every_name_it_had():
     spec.loader.exec_module(report)  # imported, not run: it finds its report_*.py siblings itself
     assert [name for name in REPORT_NAMES if not hasattr(report, name)] == []
     assert sorted(report.__all__) == sorted(REPORT_NAMES)
-    order = ["content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery"]
+    order = ["content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery",
+             "style_statistics", "style_statistics_transfer"]  # fmt: skip
     assert report.studies() == order and list(report.BUILDERS) == order
