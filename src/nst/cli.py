@@ -56,6 +56,21 @@ def _resume(run_dir: Path) -> tuple[Plan, object]:
     return make_plan(cfg, run_dir, resuming=True), state
 
 
+def say_how_it_ended(plan: Plan, data: dict) -> None:
+    """A line when the time budget or the stop rule (stop.rel_change) ended the run, or the cap did."""
+    if data.get("ended_by") == "time_budget":
+        log.info(
+            f"stopped:     time_budget={plan.time_budget:g}s reached after {data['steps']} steps; "
+            "the image at that step is saved as the result"
+        )
+    if data.get("converged") is not None and plan.stop is not None:
+        log.info(
+            f"converged:   at step {data['converged_step']} ({plan.stop.describe()})"
+            if data["converged"]
+            else "converged:   no: the step cap came first (raise steps, or stop.rel_change to stop sooner)"
+        )
+
+
 def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     """Plan, then run (or resume, or skip a finished run); print where the results are."""
     state = None
@@ -97,17 +112,7 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
             log.info(f"frames:      {data['completed_frames']} stylised, in {out_dir / 'frames'}")
         else:
             data = run(plan, out_dir, state)
-    if data.get("ended_by") == "time_budget":
-        log.info(
-            f"stopped:     time_budget={plan.time_budget:g}s reached after {data['steps']} steps; "
-            "the image at that step is saved as the result"
-        )
-    if data.get("converged") is not None and plan.stop is not None:
-        log.info(
-            f"converged:   at step {data['converged_step']} ({plan.stop.describe()})"
-            if data["converged"]
-            else "converged:   no: the step cap came first (raise steps, or stop.rel_change to stop sooner)"
-        )
+    say_how_it_ended(plan, data)
     kind = "results:   " if plan.folder_run else "video:     " if plan.video_run else "image:     "
     log.info(f"{kind}  {data['image']}")
     if plan.output is not None and not plan.folder_run:

@@ -152,15 +152,7 @@ def run_video(plan: Plan, out_dir: Path) -> dict[str, Any]:
             if done is not None and result.is_file():  # finished before a stop: not redone
                 entries.append(_entry(index, result, done))
                 continue
-            state = _saved_state(sub)  # the frame in progress when it stopped goes on from its checkpoint
-            if state is None:
-                shutil.rmtree(sub, ignore_errors=True)  # no checkpoint: the frame is redone
-            else:
-                say(
-                    f"frame {k + 1}/{count} ({frame_name(index)}): goes on from its checkpoint at step "
-                    f"{state.steps_done}",
-                    stderr=False,
-                )
+            state = _resume_or_clear(sub, f"frame {k + 1}/{count} ({frame_name(index)})")
             one = _frame_plan(plan, k, source, result, out_dir / "runs" / frame_name(indices[0]))
             before = video.first_steps + video.steps * (k - 1) if k else 0
             progress = (f"frame {k + 1}/{count}", before, total_steps) if plan.progress_bar else None
@@ -232,6 +224,17 @@ def _frame_plan(plan: Plan, k: int, source: Path, result: Path, first_run: Path)
         factor = json_of(first_run)["balance_factor"]
         one = replace(one, balance="fixed", style_weight=plan.style_weight * factor)
     return one
+
+
+def _resume_or_clear(sub: Path, label: str) -> checkpoint.RunState | None:
+    """The frame in progress when the run stopped goes on from its checkpoint (said in one line);
+    without one its sub-run is cleared and the frame is redone."""
+    state = _saved_state(sub)
+    if state is None:
+        shutil.rmtree(sub, ignore_errors=True)
+    else:
+        say(f"{label}: goes on from its checkpoint at step {state.steps_done}", stderr=False)
+    return state
 
 
 def _saved_state(sub: Path) -> checkpoint.RunState | None:
