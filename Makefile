@@ -64,9 +64,14 @@ look: $(STAMP) ## the look: 8 pairs, new vs old defaults, scored by another netw
 # The eight studies of experiments/ablations, each a resumable Hydra multirun sweep: the files of
 # conf/ablation/ (not the shared _*.yaml), in the report's section order (report.py --studies).
 BACKBONE ?= vgg19
-ABLATIONS ?= $(shell $(PY) experiments/ablations/report.py --studies)
-ABLATIONS_DIR ?= multirun/ablations
-ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)
+# SIZE=256: the six studies of the course report's claims (a)-(f) at another size than their 128 px,
+# into their own sweep folder and report (experiments/ablations/vgg19_256px); the style statistics
+# studies keep their 96 px. Each size's claims table shows the other sizes' verdicts beside its own.
+SIZE ?=
+COURSE_STUDIES := content_layers content_seeds texture_layers texture_seeds init gallery
+ABLATIONS ?= $(if $(SIZE),$(COURSE_STUDIES),$(shell $(PY) experiments/ablations/report.py --studies))
+ABLATIONS_DIR ?= multirun/ablations$(if $(SIZE),-$(SIZE)px)
+ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)$(if $(SIZE),_$(SIZE)px)
 # The jobs of each study run JOBS at a time (hydra-joblib-launcher; JOBS=1: one after another in this
 # process) with cores / JOBS torch threads each: jobs x threads never exceeds the cores (two OpenMP
 # threads per job on one core each ran 50x slower under load: 0.56 vs 0.011 s/evaluation at 64 px).
@@ -74,8 +79,10 @@ NPROC := $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null ||
 JOBS ?= $(NPROC)
 ABLATIONS_THREADS ?= $(shell echo $$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )))
 LAUNCHER = $(if $(filter 1,$(JOBS)),,hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
-# The committed report's verdicts at its earlier fixed step budget, shown beside the new ones.
-ABLATIONS_EARLIER ?= $(wildcard $(ABLATIONS_REPORT)/at_300_steps.json)
+# Shown beside a report's verdicts: the committed report's at its earlier fixed step budget, and the
+# committed reports at the other sizes.
+SIZED_REPORTS = $(wildcard experiments/ablations/$(BACKBONE)/summary.json experiments/ablations/$(BACKBONE)_*px/summary.json)
+ABLATIONS_EARLIER ?= $(wildcard $(ABLATIONS_REPORT)/at_300_steps.json) $(filter-out $(ABLATIONS_REPORT)/summary.json,$(SIZED_REPORTS))
 QUICK_DIR ?= multirun/ablations-quick
 # At 48 px a job is mostly start-up (importing torch, reading VGG-19), which every worker of a pool
 # pays again: the quick pipeline runs its jobs one after another unless JOBS is given.
@@ -84,17 +91,17 @@ QUICK_JOBS ?= $(if $(filter command line environment,$(origin JOBS)),$(JOBS),1)
 # relu1_1..relu5_1 cost ~0.3 s an evaluation at any size).
 QUICK_ARGS ?= size=48 steps=40 image_every=0 ablation.swept_textures=ihc ablation.swept_seeds=0
 
-ablations: $(STAMP) ## run the eight studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed), then the report
+ablations: $(STAMP) ## run the eight studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed; SIZE=256), then the report
 	@set -e; for study in $(ABLATIONS); do \
 	  echo "== ablation $$study ($(BACKBONE)) -> $(ABLATIONS_DIR)/$(BACKBONE)/$$study"; \
-	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(LAUNCHER) $(ARGS); \
+	  OMP_NUM_THREADS=$(ABLATIONS_THREADS) $(PY) -m nst ablation=$$study backbone=$(BACKBONE) ablation.root=$(ABLATIONS_DIR) $(LAUNCHER) $(if $(SIZE),size=$(SIZE)) $(ARGS); \
 	done
 	OMP_NUM_THREADS=$(NPROC) $(PY) experiments/ablations/report.py --runs $(ABLATIONS_DIR)/$(BACKBONE) --out $(ABLATIONS_REPORT) \
-	  $(if $(ABLATIONS_EARLIER),--earlier $(ABLATIONS_EARLIER))
+	  $(foreach path,$(ABLATIONS_EARLIER),--earlier $(path))
 
 ablations-quick: $(STAMP) ## the same pipeline at 48 px, 40 steps (QUICK_DIR=multirun/ablations-quick)
 	$(MAKE) --no-print-directory ablations ABLATIONS_DIR=$(QUICK_DIR) JOBS=$(QUICK_JOBS) \
-	  ABLATIONS_REPORT=$(QUICK_DIR)/$(BACKBONE)/report ARGS="$(QUICK_ARGS) $(ARGS)"
+	  ABLATIONS_REPORT=$(QUICK_DIR)/$(BACKBONE)/report ABLATIONS_EARLIER= ARGS="$(QUICK_ARGS) $(ARGS)"
 
 clean: ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun lightning_logs .pytest_cache

@@ -49,6 +49,8 @@ def test_report_has_every_study_figure_and_table(quick):
     text = (report / "README.md").read_text()
     assert summary["missing_studies"] == []
     assert "vgg19" in text.splitlines()[0] and summary["backbone"] == "vgg19"  # the title names the network
+    assert summary["setting"] == "48 px" and "Size: 48 px" in text  # the quick pipeline's size
+    assert "verdict at" not in text  # ablations-quick shows no committed report's verdicts beside its own
     for section in SECTIONS:
         assert section in text
     assert text.index("## Claims") < text.index("## 1.")  # the claims table comes first
@@ -114,12 +116,29 @@ def test_the_claims_table_shows_an_earlier_reports_verdicts_and_why_they_changed
     rows = [line for line in text.splitlines() if line.startswith("| (")]
     assert rows[0].endswith("| **partly** |") and rows[1].endswith("| same |")
     assert (
-        "- (a) **partly** at 300 steps -> **reproduced** here. Then: 21.8 dB (21.8 dB is not near-perfect). "
+        "- (a) **partly** at 300 steps -> **reproduced** here. "
+        "At 300 steps: 21.8 dB (21.8 dB is not near-perfect). "
         "Here: 38.0 dB (every check passes)." in text
     )
     assert "- (b) **" not in text and "- (c) **" not in text  # unchanged, or not measured now: no line
     assert rows[2].endswith("| **not measured** | - | **not reproduced** |")  # the earlier verdict is shown
     assert "verdict at" not in claims_section(now)  # no earlier report: the table as before
+    # Two others beside (an earlier budget and a report at another size): a column and a list each.
+    other_size = {
+        "setting": "256 px",
+        "path": "vgg19_256px/summary.json",
+        "claims": [
+            {"key": "a", "measured": "36.1 dB", "verdict": "reproduced", "why": ""},
+            {"key": "b", "measured": "15 dB", "verdict": "partly", "why": "15 dB apart"},
+        ],
+    }
+    text = claims_section(now, [earlier, other_size])
+    assert "| verdict at 300 steps | verdict at 256 px |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| (")]
+    assert rows[0].endswith("| **partly** | same |") and rows[1].endswith("| same | **partly** |")
+    assert rows[2].endswith("| **not reproduced** | - |")
+    assert "Verdicts that differ in the report at 256 px (`vgg19_256px/summary.json`), and why:" in text
+    assert "- (b) **partly** at 256 px -> **reproduced** here. At 256 px: 15 dB (15 dB apart)." in text
 
 
 def test_shallow_layers_reconstruct_content_better_than_deep_ones(quick):

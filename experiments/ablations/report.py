@@ -24,6 +24,7 @@ define is importable from here too (``from report import build, CLAIMS, ...``):
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -91,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where README.md, the PNGs and summary.json go")
     parser.add_argument("--studies", action="store_true", help="print the studies in order and exit")
     parser.add_argument(
-        "--earlier", type=Path, help='an earlier report\'s verdicts, shown beside (JSON: "budget", "claims")'
+        "--earlier",
+        type=Path,
+        action="append",
+        help='other verdicts, shown beside (repeatable; JSON with "claims" and a "budget" or "setting": '
+        "an earlier report's verdicts, or another size's summary.json)",
     )
     args = parser.parse_args(argv)
     if args.studies:
@@ -102,9 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs.is_dir():
         print(f"report: error: no sweep outputs at {args.runs} (run `make ablations` first)", file=sys.stderr)
         return 2
-    if args.earlier is not None and not args.earlier.is_file():
-        print(f"report: error: --earlier {args.earlier}: no such file", file=sys.stderr)
-        return 2
+    for path in args.earlier or []:
+        if not path.is_file():
+            print(f"report: error: --earlier {path}: no such file", file=sys.stderr)
+            return 2
+        try:
+            given = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            print(f"report: error: --earlier {path}: not readable JSON ({error})", file=sys.stderr)
+            return 2
+        if not isinstance(given, dict) or not isinstance(given.get("claims"), list):
+            print(f'report: error: --earlier {path}: no "claims" list (a summary.json?)', file=sys.stderr)
+            return 2
     summary = build(args.runs, args.out, args.earlier)
     found = len(studies()) - len(summary["missing_studies"])
     print(f"report: {args.out / 'README.md'} ({found} studies)")

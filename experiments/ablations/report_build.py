@@ -18,29 +18,35 @@ from report_verdicts import Claim
 from nst.config import CONF_DIR
 
 
-def claims_section(claims: list[Claim], earlier: dict[str, Any] | None = None) -> str:
-    """The claims table; with ``earlier`` (an earlier report's summary.json plus a "budget" line, e.g.
-    the report at a fixed step budget) a column with that report's verdict and a line for each change."""
+def claims_section(claims: list[Claim], earlier: dict[str, Any] | list[dict[str, Any]] | None = None) -> str:
+    """The claims table; with ``earlier`` (one or more other reports' verdicts: an earlier report's
+    summary.json plus a "budget" line, e.g. the report at a fixed step budget, or a report at another
+    size whose summary.json says its "setting") a column per report with its verdict, and a line for
+    each verdict that differs from this report's."""
     header = ["", "claim (course report)", "measured here", "verdict", "why"]
     rows = [[f"({c.key})", c.claim, c.measured, f"**{c.verdict}**", c.why or "-"] for c in claims]
+    others = [] if earlier is None else [earlier] if isinstance(earlier, dict) else earlier
     changes = ""
-    if earlier is not None:
-        given = {c["key"]: c for c in earlier["claims"]}
+    for other in others:
+        label = other.get("budget") or other.get("setting") or other["path"]
+        given = {c["key"]: c for c in other["claims"]}
         before = {c.key: given[c.key] for c in claims if c.key in given}
-        header.append(f"verdict at {earlier['budget']}")
+        header.append(f"verdict at {label}")
         for row, claim in zip(rows, claims):
             old = before[claim.key]["verdict"] if claim.key in before else None
             row.append("-" if old is None else "same" if old == claim.verdict else f"**{old}**")
         lines = [
-            f"- ({c.key}) **{old['verdict']}** at {earlier['budget']} -> **{c.verdict}** here. Then: "
+            f"- ({c.key}) **{old['verdict']}** at {label} -> **{c.verdict}** here. At {label}: "
             f"{old['measured']} ({old['why'] or 'every check passed'}). "
             f"Here: {c.measured} ({c.why or 'every check passes'})."
             for c in claims
             if (old := before.get(c.key)) is not None and c.checks and old["verdict"] != c.verdict
         ]
-        changes = (
-            f"\nVerdicts that changed from the report at {earlier['budget']} ({earlier.get('note', '')}; "
-            f"`{earlier['path']}`), and why:\n\n" + ("\n".join(lines) if lines else "- none") + "\n"
+        about = "; ".join(part for part in (other.get("note"), f"`{other['path']}`") if part)
+        changes += (
+            f"\nVerdicts that differ in the report at {label} ({about}), and why:\n\n"
+            + ("\n".join(lines) if lines else "- none")
+            + "\n"
         )
     rules = "\n".join(f"- ({c.key}) `{c.study}`: {c.rule}." for c in claims if c.checks)
     return f"""## Claims of the course report
@@ -78,6 +84,9 @@ others ran to their step cap. In the curves, a dot marks the step where a job co
 """
 
 
+# The studies of the course report's claims (a)-(f), at the size `make ablations SIZE=...` sets.
+COURSE_STUDIES = ("content_layers", "content_seeds", "texture_layers", "texture_seeds", "init", "gallery")
+
 # The report's section for each study, in section order (the order `make ablations` runs them in).
 BUILDERS = {
     "content_layers": content_layers,
@@ -100,12 +109,14 @@ def studies() -> list[str]:
     return [study for study in BUILDERS if study in found]
 
 
-def build(runs: Path, out: Path, earlier: Path | None = None) -> dict[str, Any]:
+def build(runs: Path, out: Path, earlier: Path | list[Path] | None = None) -> dict[str, Any]:
     """Write README.md, the figures and summary.json for every study found under ``runs``; with
-    ``earlier`` (a JSON file: "budget" and an earlier report's "claims"), its verdicts beside these."""
+    ``earlier`` (JSON files with "claims" and a "budget" or "setting": an earlier report's verdicts, or
+    another size's summary.json), their verdicts beside these."""
     out.mkdir(parents=True, exist_ok=True)
     sections, summary, total_seconds, missing = [], {}, 0.0, []
     backbones, networks = set(), set()  # the metrics' backbone name, and its source and layer count
+    sizes = set()  # the sizes of the course report's studies (the style statistics keep their own)
     for study in studies():
         jobs = load_study(runs / study) if (runs / study).is_dir() else []
         if not jobs:
@@ -114,6 +125,8 @@ def build(runs: Path, out: Path, earlier: Path | None = None) -> dict[str, Any]:
         text, numbers = BUILDERS[study](jobs, out)
         text += convergence_table(jobs)
         for job in jobs:
+            if study in COURSE_STUDIES:
+                sizes.add(int(job.cfg.size))
             backbones.add(job.metrics["backbone"])
             node = job.cfg.backbone
             networks.add(f"`{job.metrics['backbone']}` ({node.arch}, weights from {node.source})")
@@ -126,17 +139,20 @@ def build(runs: Path, out: Path, earlier: Path | None = None) -> dict[str, Any]:
     summary["total_wall_seconds"] = total_seconds
     summary["missing_studies"] = missing
     summary["backbone"] = ", ".join(sorted(backbones)) or "none"
+    summary["setting"] = " / ".join(f"{size} px" for size in sorted(sizes)) or "no finished jobs"
     claims = [judge(summary) for judge in CLAIMS]
     summary["claims"] = [claim.as_dict() for claim in claims]
     network = "; ".join(sorted(networks)) or "no finished jobs"
     head = f"""# Layer ablations of neural style transfer on `{summary["backbone"]}` (generated)
 
-Network: {network}. Generated by `experiments/ablations/report.py` from the sweep outputs in `{runs}`:
+Network: {network}. Size: {summary["setting"]} (the studies of the course report's claims).
+Generated by `experiments/ablations/report.py` from the sweep outputs in `{runs}`:
 every number below is computed from the jobs' images, metrics.json and TensorBoard events. Optimisation
 time of all jobs: {total_seconds:.0f} s (the sum of the jobs' `wall_seconds`, excluding start-up).
 {"Missing studies (no finished jobs): " + ", ".join(missing) if missing else ""}
 """
-    before = None if earlier is None else json.loads(earlier.read_text()) | {"path": str(earlier)}
+    paths = [] if earlier is None else [earlier] if isinstance(earlier, Path) else earlier
+    before = [json.loads(path.read_text()) | {"path": str(path)} for path in paths]
     (out / "README.md").write_text(head + "\n" + claims_section(claims, before) + "\n" + "\n".join(sections))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
