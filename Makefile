@@ -68,8 +68,7 @@ BACKBONE ?= vgg19
 # into their own sweep folder and report (experiments/ablations/vgg19_256px); the style statistics
 # studies keep their 96 px. Each size's claims table shows the other sizes' verdicts beside its own.
 SIZE ?=
-COURSE_STUDIES := content_layers content_seeds texture_layers texture_seeds init gallery
-ABLATIONS ?= $(if $(SIZE),$(COURSE_STUDIES),$(shell $(PY) experiments/ablations/report.py --studies))
+ABLATIONS ?= $(shell $(PY) experiments/ablations/report.py --studies $(if $(SIZE),--course))
 ABLATIONS_DIR ?= multirun/ablations$(if $(SIZE),-$(SIZE)px)
 ABLATIONS_REPORT ?= experiments/ablations/$(BACKBONE)$(if $(SIZE),_$(SIZE)px)
 # The jobs of each study run JOBS at a time (hydra-joblib-launcher; JOBS=1: one after another in this

@@ -111,7 +111,7 @@ def test_the_claims_table_shows_an_earlier_reports_verdicts_and_why_they_changed
             {"key": "c", "measured": "0.2", "verdict": "not reproduced", "why": "too deep"},
         ],
     }
-    text = claims_section(now, earlier)
+    text = claims_section(now, [earlier])
     assert "| verdict at 300 steps |" in text
     rows = [line for line in text.splitlines() if line.startswith("| (")]
     assert rows[0].endswith("| **partly** |") and rows[1].endswith("| same |")

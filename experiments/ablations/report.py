@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # imported rather than run as a script: its siblings are modules
     sys.path.insert(0, str(HERE))
-from report_build import BUILDERS, build, claims_section, studies  # noqa: E402
+from report_build import BUILDERS, COURSE_STUDIES, build, claims_section, studies  # noqa: E402
 from report_claims import (  # noqa: E402
     CLAIMS,
     REPORT_STYLE_GROUP,
@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where README.md, the PNGs and summary.json go")
     parser.add_argument("--studies", action="store_true", help="print the studies in order and exit")
     parser.add_argument(
+        "--course", action="store_true", help="with --studies: only those of claims (a)-(f) (make's SIZE=...)"
+    )
+    parser.add_argument(
         "--earlier",
         type=Path,
         action="append",
@@ -100,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.studies:
-        print(" ".join(studies()))
+        print(" ".join(study for study in studies() if not args.course or study in COURSE_STUDIES))
         return 0
     if args.runs is None or args.out is None:
         parser.error("--runs and --out are required")
     if not args.runs.is_dir():
         print(f"report: error: no sweep outputs at {args.runs} (run `make ablations` first)", file=sys.stderr)
         return 2
+    beside = []
     for path in args.earlier or []:
         if not path.is_file():
             print(f"report: error: --earlier {path}: no such file", file=sys.stderr)
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(given, dict) or not isinstance(given.get("claims"), list):
             print(f'report: error: --earlier {path}: no "claims" list (a summary.json?)', file=sys.stderr)
             return 2
-    summary = build(args.runs, args.out, args.earlier)
+        beside.append(given | {"path": str(path)})
+    summary = build(args.runs, args.out, beside)
     found = len(studies()) - len(summary["missing_studies"])
     print(f"report: {args.out / 'README.md'} ({found} studies)")
     return 0

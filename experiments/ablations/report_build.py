@@ -4,6 +4,7 @@ and summary.json, from the sweep outputs of every study of conf/ablation/ found 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,15 @@ from report_verdicts import Claim
 from nst.config import CONF_DIR
 
 
-def claims_section(claims: list[Claim], earlier: dict[str, Any] | list[dict[str, Any]] | None = None) -> str:
-    """The claims table; with ``earlier`` (one or more other reports' verdicts: an earlier report's
-    summary.json plus a "budget" line, e.g. the report at a fixed step budget, or a report at another
-    size whose summary.json says its "setting") a column per report with its verdict, and a line for
-    each verdict that differs from this report's."""
+def claims_section(claims: list[Claim], beside: Sequence[dict[str, Any]] = ()) -> str:
+    """The claims table; with ``beside`` (other reports' verdicts, each with its "path": an earlier
+    report's summary.json plus a "budget" line, e.g. the report at a fixed step budget, or a report at
+    another size whose summary.json says its "setting") a column per report with its verdict, and a
+    line for each verdict that differs from this report's."""
     header = ["", "claim (course report)", "measured here", "verdict", "why"]
     rows = [[f"({c.key})", c.claim, c.measured, f"**{c.verdict}**", c.why or "-"] for c in claims]
-    others = [] if earlier is None else [earlier] if isinstance(earlier, dict) else earlier
     changes = ""
-    for other in others:
+    for other in beside:
         label = other.get("budget") or other.get("setting") or other["path"]
         given = {c["key"]: c for c in other["claims"]}
         before = {c.key: given[c.key] for c in claims if c.key in given}
@@ -109,10 +109,9 @@ def studies() -> list[str]:
     return [study for study in BUILDERS if study in found]
 
 
-def build(runs: Path, out: Path, earlier: Path | list[Path] | None = None) -> dict[str, Any]:
+def build(runs: Path, out: Path, beside: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Write README.md, the figures and summary.json for every study found under ``runs``; with
-    ``earlier`` (JSON files with "claims" and a "budget" or "setting": an earlier report's verdicts, or
-    another size's summary.json), their verdicts beside these."""
+    ``beside`` (other reports' verdicts, read by report.py: see `claims_section`), those beside these."""
     out.mkdir(parents=True, exist_ok=True)
     sections, summary, total_seconds, missing = [], {}, 0.0, []
     backbones, networks = set(), set()  # the metrics' backbone name, and its source and layer count
@@ -151,8 +150,6 @@ every number below is computed from the jobs' images, metrics.json and TensorBoa
 time of all jobs: {total_seconds:.0f} s (the sum of the jobs' `wall_seconds`, excluding start-up).
 {"Missing studies (no finished jobs): " + ", ".join(missing) if missing else ""}
 """
-    paths = [] if earlier is None else [earlier] if isinstance(earlier, Path) else earlier
-    before = [json.loads(path.read_text()) | {"path": str(path)} for path in paths]
-    (out / "README.md").write_text(head + "\n" + claims_section(claims, before) + "\n" + "\n".join(sections))
+    (out / "README.md").write_text(head + "\n" + claims_section(claims, beside) + "\n" + "\n".join(sections))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
