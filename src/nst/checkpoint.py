@@ -40,6 +40,9 @@ class RunState:
     # every finished fit the step (over all scales) where it converged, or None where it ran to its cap.
     fit_losses: list[float] = field(default_factory=list)
     converged_at: list[int | None] = field(default_factory=list)
+    # The step of each resume (resume=DIR, a SLURM requeue, a re-run sweep): a resumed L-BFGS keeps
+    # only checkpoint_history pairs, so its later steps differ a little from an uninterrupted run's.
+    resumed_at: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The saved fields, every tensor copied to the CPU once (no deep copy before that)."""
@@ -50,6 +53,7 @@ PER_PROCESS = ("step_seconds", "step_evaluations")  # times stay per process
 SAVED = tuple(f.name for f in fields(RunState) if f.name not in PER_PROCESS)
 OPTIONAL = (  # absent from older checkpoints
     "tile_index", "tile_image", "tile_losses", "best_iterates", "fit_losses", "converged_at",
+    "resumed_at",
 )  # fmt: skip
 
 

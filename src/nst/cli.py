@@ -24,7 +24,7 @@ from nst import config
 from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError, hold_interrupts, release_interrupts
 from nst.files import write_json
 from nst.plan import Plan, make_plan
-from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
+from nst.rundir import METRICS, claim, completed, interrupted_here, requeued, restarted, settings_differ
 
 log = logging.getLogger("nst")
 INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C: 130
@@ -76,16 +76,7 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     state = None
     if not cfg.resume and requeued(out_dir):  # SLURM restarted this job after its time limit or a preemption
         cfg.resume = str(out_dir)
-    if cfg.resume:
-        out_dir = Path(str(cfg.resume)).expanduser().absolute()
-        plan, state = _resume(out_dir)
-        where = (
-            f"step {state.steps_done}"
-            if state is not None
-            else "the first unfinished " + ("frame" if plan.video_run else "image")
-        )
-        log.info(f"resuming:    {out_dir} at {where}")
-    else:
+    if not cfg.resume:
         plan = make_plan(cfg, out_dir)
         done = completed(out_dir) if cfg.skip_completed or restarted() else None
         if done is not None:  # a re-run sweep resumes: finished jobs are not run again...
@@ -97,6 +88,17 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
                 )
             log.info(f"skipped:     {out_dir} (already completed)")
             return done["loss"]["total"]
+        if cfg.skip_completed and interrupted_here(out_dir, plan.config):  # ...interrupted ones continue
+            cfg.resume = str(out_dir)
+    if cfg.resume:
+        out_dir = Path(str(cfg.resume)).expanduser().absolute()
+        plan, state = _resume(out_dir)
+        where = (
+            f"step {state.steps_done}"
+            if state is not None
+            else "the first unfinished " + ("frame" if plan.video_run else "image")
+        )
+        log.info(f"resuming:    {out_dir} at {where}")
     from nst.engine import run  # torch and Lightning load only once the input is known to be good
 
     with claim(out_dir):

@@ -80,6 +80,8 @@ class Run:
         self.frame = frame  # a video frame (nst.video): its start and temporal term
         self.progress = progress  # a folder run: (label, steps of earlier images, steps of all images)
         self.state = state or RunState(config=plan.config)
+        if state is not None and state.steps_done > 0:
+            state.resumed_at.append(state.steps_done)
         self.started = time.perf_counter()
         self.module: StyleTransfer | None = None  # a tiled scale's: the current tile's
         self.tiling: TiledScale | None = None  # the tiled scale in progress (nst.tiled)

@@ -69,6 +69,7 @@ def build(
         "image": str(image),
         "slurm_job_id": slurm_job_id(),
         **convergence(plan, state),
+        "resumed_at": list(state.resumed_at),
         **extra,
     }
 

@@ -135,6 +135,23 @@ def requeued(out_dir: Path) -> bool:
     return restarted() and (out_dir / CHECKPOINT).is_file()
 
 
+def interrupted_here(out_dir: Path, config_yaml: str) -> bool:
+    """Whether ``out_dir`` holds a single-image run that stopped with a checkpoint (Ctrl-C, SIGTERM,
+    a crash after a checkpoint) and was made with the settings of ``config_yaml``: a re-run sweep
+    (``skip_completed=true``) continues it from that checkpoint instead of starting it again."""
+    import yaml
+
+    from nst import checkpoint
+
+    if not (out_dir / CHECKPOINT).is_file():
+        return False
+    try:
+        saved = yaml.safe_load(checkpoint.load(out_dir).config)
+    except (NSTError, yaml.YAMLError):
+        return False  # not a checkpoint this version can read: the job starts again
+    return isinstance(saved, dict) and _differing(saved, yaml.safe_load(config_yaml)) == []
+
+
 # Keys that change how a run is watched or where a copy goes, not the result it makes.
 NOT_RESULT_KEYS = frozenset(
     {"log_every", "image_every", "progress_bar", "checkpoint_every", "checkpoint_history", "skip_completed",
@@ -158,8 +175,11 @@ def settings_differ(out_dir: Path, config_yaml: str) -> list[str] | None:
     except (OSError, yaml.YAMLError):
         return None
     if not isinstance(old, dict) or not old:
-        return None  # made before runs recorded their config
-    new = yaml.safe_load(config_yaml)
+        return None  # made before runs recorded their config, or stopped before it was written
+    return _differing(old, yaml.safe_load(config_yaml))
+
+
+def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     before, after = _leaves(old), _leaves(new)
     keys = sorted(k for k in before.keys() | after.keys() if k.split(".")[0] not in NOT_RESULT_KEYS)
     return [k for k in keys if before.get(k) != after.get(k)]
