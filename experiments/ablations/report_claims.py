@@ -344,7 +344,12 @@ def claim_sliced_wasserstein(summary: dict[str, Any]) -> Claim:
     claim.numbers["styles_where_gram_wins"] = lost
     claim.measured = (
         f"on {GATYS_LAYERS}, distance vs white noise, sliced Wasserstein's result / Gram's: "
-        + ", ".join(f"{y} {sw[y]:.2f} / {gram[y]:.2f}" for y in sw)
+        + ", ".join(f"{y} {sw[y]:.2f} / {gram[y]:.2f}" for y in sw if y != "layout")
+        + (
+            f"; layout r (copy of the exemplar's composition) {sw['layout']:.2f} / {gram['layout']:.2f}"
+            if "layout" in sw
+            else ""
+        )
     )
     neutral = " and ".join(NEUTRAL_YARDSTICKS)
     claim.checks = [

@@ -28,6 +28,8 @@ from nst.statistics import NAMES, SlicedWasserstein, Statistic, make_statistic
 EVAL_DIRECTIONS = 4  # the sliced Wasserstein yardstick: 4 C directions per layer of C channels
 EVAL_SEED = 20_210_613  # its directions' seed: no run's (a run draws from its own `seed`, 0 or 1)
 LAYER_SETS = {"report": "conv_1..conv_4", "gatys": "relu1_1..relu5_1"}  # the study's `layers` choices
+LAYOUT_EDGE = 12  # the layout check's thumbnails: the longer side, in pixels
+COPY_R = 0.5  # a row whose mean layout r is above this copies the exemplar's composition
 
 
 class FixedSlices(SlicedWasserstein):
@@ -82,6 +84,21 @@ class Scorer:
         }
 
 
+def layout_correlation(image: torch.Tensor, style: torch.Tensor) -> float:
+    """Pearson's r between grey thumbnails (LAYOUT_EDGE px on the longer side) of a texture and its
+    exemplar, in place: near 0 for a texture that arranges the style its own way, near 1 for a copy
+    of the exemplar's composition (a shifted or mirrored copy is not caught)."""
+    height, width = image.shape[-2:]
+    shape = (
+        max(1, round(height * LAYOUT_EDGE / max(height, width))),
+        max(1, round(width * LAYOUT_EDGE / max(height, width))),
+    )
+    thumbs = [
+        F.interpolate(x.mean(1, keepdim=True), size=shape, mode="area").flatten() for x in (image, style)
+    ]
+    return float(torch.corrcoef(torch.stack(thumbs))[0, 1])
+
+
 def statistic_of(job: Job) -> str:
     return str(job.cfg.style_loss.name)
 
@@ -115,13 +132,15 @@ def group_means(
 
 
 def texture_scores(jobs: list[Job]) -> dict[str, dict[str, float]]:
-    """Every job's cross-evaluation against its style, relative to its own white-noise start."""
+    """Every job's cross-evaluation against its style, relative to its own white-noise start, and the
+    correlation of its layout with the style's (``layout``)."""
     encoder, scorers, scores = gram_encoder(jobs[0]), {}, {}
     for job in jobs:
         key = (texture_name(job), int(job.cfg.seed))
         if key not in scorers:
             scorers[key] = Scorer(encoder, reference(job, "style"), noise_like(job))
         scores[job.name] = scorers[key].relative(job.image)
+        scores[job.name]["layout"] = layout_correlation(job.image, reference(job, "style"))
     return scores
 
 
@@ -158,7 +177,7 @@ def style_statistics(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
                 [scores[j.name] for j in chosen]
             )
             speed = seconds.setdefault(layers, {})[name] = seconds_per_evaluation(chosen)
-            rows.append([name, layers, *[averaged[y] for y in NAMES], speed, len(chosen)])
+            rows.append([name, layers, *[averaged[y] for y in NAMES], averaged["layout"], speed, len(chosen)])
     per_style = group_means(jobs, scores, lambda j: (statistic_of(j), layer_set(j), texture_name(j)))
     numbers: dict[str, Any] = {
         "cross_evaluation": table_numbers,
@@ -170,7 +189,8 @@ def style_statistics(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         "seeds": sorted({int(j.cfg.seed) for j in jobs}),
         "per_job": scores,
     }
-    header = ["run's statistic", "run's layers", *[f"{n} distance" for n in NAMES], "s/evaluation", "results"]
+    distances = [f"{n} distance" for n in NAMES]
+    header = ["run's statistic", "run's layers", *distances, "layout r", "s/evaluation", "results"]
     text = f"""## 7. Style statistics: texture synthesis with each statistic
 
 ![textures by statistic](style_statistics.png)
@@ -187,12 +207,35 @@ relative to the white-noise start's, averaged over the layers, then over the sty
 than white noise; lower is closer. The sliced Wasserstein column uses {EVAL_DIRECTIONS} x C fixed
 directions per layer (seed {EVAL_SEED}), not the C directions any run drew. A row is read across:
 a statistic that is best only in its own column has learnt its own yardstick, not the texture.
+layout r: Pearson's correlation between {LAYOUT_EDGE} px grey thumbnails of the result and of the style,
+in place: near 0 where the texture arranges the style its own way, near 1 where it copies the
+painting's composition (a statistic of the deepest layers can pin that down when the layer has fewer
+positions than channels: relu5_1 of a 96 px image has 6 x 6 for 512).
 s/evaluation: the median of the runs' seconds per loss evaluation (metrics.json), the statistic's
 cost with the network's forward and backward pass.
 
 {table(header, rows)}
+
+{copies_line(table_numbers)}
 """
     return text, numbers
+
+
+def copies_line(table_numbers: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One sentence naming the rows whose results copy the exemplar's composition (layout r > COPY_R)."""
+    copies = [
+        f"`{name}` on {layers} ({values['layout']:.2f})"
+        for layers, rows in table_numbers.items()
+        for name, values in rows.items()
+        if values["layout"] > COPY_R
+    ]
+    if not copies:
+        return f"No row copies the exemplar's composition: every layout r is at most {COPY_R}."
+    return (
+        f"Layout r above {COPY_R}: {', '.join(copies)}. These results reproduce the exemplar's "
+        "composition in place rather than a texture of their own, so their low distances come partly "
+        "from the copy."
+    )
 
 
 def transfer_scores(jobs: list[Job]) -> dict[str, dict[str, float]]:

@@ -91,7 +91,7 @@ STATISTICS = ("gram", "mean_std", "w2", "sliced_wasserstein")  # nst.statistics.
 class StyleLossPlan:
     name: str  # the style statistic (nst.statistics): gram | mean_std | w2 | sliced_wasserstein
     scale: float  # multiplies its distance (its strength calibrated against gram's)
-    ridge: float = 1e-4  # w2: added to the covariances' diagonal
+    ridge: float = 1e-3  # w2: a = ridge tr(Sigma_s) / C added to both covariances' diagonals
     redraw_every: int = 0  # sliced_wasserstein: optimiser steps between direction draws; 0 = never
 
     def statistic(self, seed: int):  # -> nst.statistics.Statistic (imports torch)
@@ -109,7 +109,7 @@ def _style_loss(node: DictConfig) -> StyleLossPlan:
     for key, owner in only.items():
         if node.get(key) is not None and name != owner:
             raise NSTError(f"style_loss.{key} applies to style_loss={owner} only, not {name}")
-    ridge = 1e-4 if node.get("ridge") is None else non_negative(node.ridge, "style_loss.ridge")
+    ridge = StyleLossPlan.ridge if node.get("ridge") is None else non_negative(node.ridge, "style_loss.ridge")
     if name == "w2" and ridge == 0:
         raise NSTError("style_loss.ridge must be positive: it keeps the covariances invertible")
     redraw = node.get("redraw_every")
