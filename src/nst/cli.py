@@ -39,14 +39,15 @@ def fail(message: str, code: int, label: str = "error") -> None:
     sys.exit(code)
 
 
-def _resume(run_dir: Path) -> tuple[Plan, object]:
+def _resume(run_dir: Path, loaded: object = None) -> tuple[Plan, object]:
+    """The plan and state to continue ``run_dir`` from (``loaded``: its checkpoint, already read)."""
     from nst import checkpoint
     from nst.folder import folder_config
     from nst.video.run import video_config
 
     saved = folder_config(run_dir)  # a folder run: its images resume one by one
     saved = saved if saved is not None else video_config(run_dir)  # a video: from its first unfinished frame
-    state = checkpoint.load(run_dir) if saved is None else None
+    state = (loaded or checkpoint.load(run_dir)) if saved is None else None
     try:
         cfg = config.validated(saved if saved is not None else state.config)
     except OmegaConfBaseException as err:
@@ -73,7 +74,7 @@ def say_how_it_ended(plan: Plan, data: dict) -> None:
 
 def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     """Plan, then run (or resume, or skip a finished run); print where the results are."""
-    state = None
+    state = loaded = None
     if not cfg.resume and requeued(out_dir):  # SLURM restarted this job after its time limit or a preemption
         cfg.resume = str(out_dir)
     if not cfg.resume:
@@ -88,11 +89,12 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
                 )
             log.info(f"skipped:     {out_dir} (already completed)")
             return done["loss"]["total"]
-        if cfg.skip_completed and interrupted_here(out_dir, plan.config):  # ...interrupted ones continue
+        loaded = interrupted_here(out_dir, plan.config) if cfg.skip_completed else None
+        if loaded is not None:  # ...interrupted ones continue from their checkpoint, read once
             cfg.resume = str(out_dir)
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
-        plan, state = _resume(out_dir)
+        plan, state = _resume(out_dir, loaded)
         where = (
             f"step {state.steps_done}"
             if state is not None

@@ -46,9 +46,7 @@ class InitConfig:
 class StyleLossConfig:
     name: str = MISSING  # gram | mean_std | w2 | sliced_wasserstein (nst.statistics)
     scale: float = MISSING  # multiplies the statistic's distance: its strength calibrated against gram
-    ridge: float | None = (
-        None  # w2 only: relative to the style's mean channel variance, added to the diagonals
-    )
+    ridge: float | None = None  # w2 only: x the style's mean channel variance, added to the diagonals
     redraw_every: int | None = None  # sliced_wasserstein only: steps between direction draws (0: never)
 
 

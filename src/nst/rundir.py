@@ -135,21 +135,24 @@ def requeued(out_dir: Path) -> bool:
     return restarted() and (out_dir / CHECKPOINT).is_file()
 
 
-def interrupted_here(out_dir: Path, config_yaml: str) -> bool:
-    """Whether ``out_dir`` holds a single-image run that stopped with a checkpoint (Ctrl-C, SIGTERM,
-    a crash after a checkpoint) and was made with the settings of ``config_yaml``: a re-run sweep
-    (``skip_completed=true``) continues it from that checkpoint instead of starting it again."""
+def interrupted_here(out_dir: Path, config_yaml: str) -> Any:
+    """The checkpoint's state (nst.checkpoint.RunState) when ``out_dir`` holds a single-image run that
+    stopped with a checkpoint (Ctrl-C, SIGTERM, a crash after a checkpoint) and was made with the
+    settings of ``config_yaml``, else None: a re-run sweep (``skip_completed=true``) continues it from
+    that state instead of starting it again."""
     import yaml
 
     from nst import checkpoint
 
     if not (out_dir / CHECKPOINT).is_file():
-        return False
+        return None
     try:
-        saved = yaml.safe_load(checkpoint.load(out_dir).config)
+        state = checkpoint.load(out_dir)
+        saved = yaml.safe_load(state.config)
     except (NSTError, yaml.YAMLError):
-        return False  # not a checkpoint this version can read: the job starts again
-    return isinstance(saved, dict) and _differing(saved, yaml.safe_load(config_yaml)) == []
+        return None  # not a checkpoint this version can read: the job starts again
+    same = isinstance(saved, dict) and _differing(saved, yaml.safe_load(config_yaml)) == []
+    return state if same else None
 
 
 # Keys that change how a run is watched or where a copy goes, not the result it makes.
