@@ -14,7 +14,7 @@ import torch
 from nst.console import say
 from nst.errors import NSTError
 from nst.files import atomic_write
-from nst.rundir import CHECKPOINT
+from nst.rundir import CHECKPOINT, differing
 
 
 @dataclass
@@ -91,6 +91,24 @@ def load(run_dir: Path) -> RunState:
     if not isinstance(data, dict) or not required <= set(data) or not isinstance(data["config"], str):
         raise NSTError(f"resume: {path} is not an nst checkpoint")
     return RunState(**{k: data[k] for k in SAVED if k in data})
+
+
+def interrupted_here(out_dir: Path, config_yaml: str) -> RunState | None:
+    """The checkpoint's state when ``out_dir`` holds a single-image run that stopped with a checkpoint
+    (Ctrl-C, SIGTERM, a crash after a checkpoint) and was made with the settings of ``config_yaml``,
+    else None: a re-run sweep (``skip_completed=true``) continues it from that state instead of
+    starting it again."""
+    import yaml
+
+    if not (out_dir / CHECKPOINT).is_file():
+        return None
+    try:
+        state = load(out_dir)
+        saved = yaml.safe_load(state.config)
+    except (NSTError, yaml.YAMLError):
+        return None  # not a checkpoint this version can read: the job starts again
+    same = isinstance(saved, dict) and differing(saved, yaml.safe_load(config_yaml)) == []
+    return state if same else None
 
 
 class StopFlag:

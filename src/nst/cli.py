@@ -24,7 +24,7 @@ from nst import config
 from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError, hold_interrupts, release_interrupts
 from nst.files import write_json
 from nst.plan import Plan, make_plan
-from nst.rundir import METRICS, claim, completed, interrupted_here, requeued, restarted, settings_differ
+from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
 
 log = logging.getLogger("nst")
 INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C: 130
@@ -89,6 +89,8 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
                 )
             log.info(f"skipped:     {out_dir} (already completed)")
             return done["loss"]["total"]
+        from nst.checkpoint import interrupted_here
+
         loaded = interrupted_here(out_dir, plan.config) if cfg.skip_completed else None
         if loaded is not None:  # ...interrupted ones continue from their checkpoint, read once
             cfg.resume = str(out_dir)

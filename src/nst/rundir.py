@@ -135,26 +135,6 @@ def requeued(out_dir: Path) -> bool:
     return restarted() and (out_dir / CHECKPOINT).is_file()
 
 
-def interrupted_here(out_dir: Path, config_yaml: str) -> Any:
-    """The checkpoint's state (nst.checkpoint.RunState) when ``out_dir`` holds a single-image run that
-    stopped with a checkpoint (Ctrl-C, SIGTERM, a crash after a checkpoint) and was made with the
-    settings of ``config_yaml``, else None: a re-run sweep (``skip_completed=true``) continues it from
-    that state instead of starting it again."""
-    import yaml
-
-    from nst import checkpoint
-
-    if not (out_dir / CHECKPOINT).is_file():
-        return None
-    try:
-        state = checkpoint.load(out_dir)
-        saved = yaml.safe_load(state.config)
-    except (NSTError, yaml.YAMLError):
-        return None  # not a checkpoint this version can read: the job starts again
-    same = isinstance(saved, dict) and _differing(saved, yaml.safe_load(config_yaml)) == []
-    return state if same else None
-
-
 # Keys that change how a run is watched or where a copy goes, not the result it makes.
 NOT_RESULT_KEYS = frozenset(
     {"log_every", "image_every", "progress_bar", "checkpoint_every", "checkpoint_history", "skip_completed",
@@ -179,10 +159,11 @@ def settings_differ(out_dir: Path, config_yaml: str) -> list[str] | None:
         return None
     if not isinstance(old, dict) or not old:
         return None  # made before runs recorded their config, or stopped before it was written
-    return _differing(old, yaml.safe_load(config_yaml))
+    return differing(old, yaml.safe_load(config_yaml))
 
 
-def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The result-changing keys (not in NOT_RESULT_KEYS) whose values differ between two configs."""
     before, after = _leaves(old), _leaves(new)
     keys = sorted(k for k in before.keys() | after.keys() if k.split(".")[0] not in NOT_RESULT_KEYS)
     return [k for k in keys if before.get(k) != after.get(k)]
