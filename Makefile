@@ -88,7 +88,7 @@ QUICK_DIR ?= multirun/ablations-quick
 QUICK_JOBS ?= $(if $(filter command line environment,$(origin JOBS)),$(JOBS),1)
 # style_statistics: one style (the photographed texture) and one seed, not 3 x 2 (its w2 runs on
 # relu1_1..relu5_1 cost ~0.3 s an evaluation at any size).
-QUICK_ARGS ?= size=48 steps=40 image_every=0 ablation.swept_textures=ihc ablation.swept_seeds=0
+QUICK_ARGS ?= size=48 steps=40 image_every=10 ablation.swept_textures=ihc ablation.swept_seeds=0
 
 ablations: $(STAMP) ## run the eight studies, JOBS at a time (default: every core; resumes; BACKBONE=vgg16_hed; SIZE=256), then the report
 	@set -e; for study in $(ABLATIONS); do \

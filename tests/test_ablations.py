@@ -55,7 +55,7 @@ def test_report_has_every_study_figure_and_table(quick):
         assert section in text
     assert text.index("## Claims") < text.index("## 1.")  # the claims table comes first
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(figures) == 12  # 8 grids + 4 loss-curve plots
+    assert len(figures) == 16  # 8 grids, 4 loss-curve plots, 4 plots of PSNR or Gram distance against steps
     for figure in figures:
         assert not Path(figure).is_absolute()  # relative links render on a Git forge
         with Image.open(report / figure) as image:
@@ -146,6 +146,30 @@ def test_shallow_layers_reconstruct_content_better_than_deep_ones(quick):
     assert len(psnr) == 6  # the report's six groups on the 16-conv vgg19, shallow to deep
     assert psnr[0] > psnr[-1] + 3.5, psnr  # measured 14.9 vs 9.9 dB (range_weight 1e8; 17.3 vs 9.6 at 1e5)
     assert min(psnr[:2]) > max(psnr[2:]), psnr  # measured 14.9, 14.8 > 12.3, 10.8, 10.6, 9.9
+
+
+def test_the_report_scores_the_images_each_job_logged_on_its_way(quick):
+    """QUICK_ARGS log the image every 10 of the 40 steps: the report scores each logged image, so a
+    reader sees how far each job was from done when it stopped. The last point is the result, stored
+    twice: TensorBoard truncates to 8 bits where result.png rounds (measured 0.008-0.011 dB apart)."""
+    _, report, summary = quick
+    steps = ["0", "10", "20", "30", "40"]
+    for name in summary["content_layers"]["jobs"]:
+        job = summary["content_layers"][name]
+        assert list(job["psnr_db_by_step"]) == steps, name
+        assert job["psnr_db_by_step"]["40"] == pytest.approx(job["psnr_db"], abs=0.05), name
+    shallow = summary["content_layers"]["conv_1+conv_2"]["psnr_db_by_step"]
+    assert shallow["40"] > shallow["0"] + 4, shallow  # measured 8.99 -> 14.87 dB
+    assert all(a < b for a, b in zip(list(shallow.values()), list(shallow.values())[1:])), shallow  # rising
+    for name in summary["texture_layers"]["jobs"]:
+        job = summary["texture_layers"][name]
+        assert list(job["mean_by_step"]) == steps, name
+        assert job["mean_by_step"]["40"] == pytest.approx(job["mean"], rel=0.01), name  # measured 0.12%
+    chosen = summary["texture_layers"]["conv_1..conv_4"]["mean_by_step"]
+    assert chosen["40"] < 0.5 * chosen["0"], chosen  # measured 0.703 (the noise start) -> 0.234
+    text = (report / "README.md").read_text()
+    for figure in ("content_layers_psnr", "content_seeds_psnr", "texture_layers_gram", "texture_seeds_gram"):
+        assert f"]({figure}.png)" in text
 
 
 def test_two_seeds_give_globally_similar_locally_different_textures(quick):

@@ -1,5 +1,5 @@
 """The report's figures, as PNG files: titled image grids (a difference map drawn on a colour scale),
-a seed pair's row, and loss curves per step from the jobs' TensorBoard events."""
+a seed pair's row, and curves per step: the jobs' logged losses, and measures of their logged images."""
 
 from __future__ import annotations
 
@@ -45,16 +45,26 @@ def grid(
 
 
 def curves_plot(jobs: list[Job], tag: str, path: Path, ylabel: str) -> None:
+    """The TensorBoard scalar ``tag`` of each job against steps, on a log scale."""
+    series_plot(jobs, {job.name: job.curves.get(tag, []) for job in jobs}, path, ylabel, log=True)
+
+
+def series_plot(
+    jobs: list[Job], series: dict[str, list[tuple[int, float]]], path: Path, ylabel: str, log: bool = False
+) -> None:
+    """One line per job of its (step, value) points; a dot at the step where the job converged."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for job in jobs:
-        points = job.curves.get(tag, [])
+        points = series.get(job.name, [])
         if points:
-            (line,) = ax.plot([s for s, _ in points], [max(v, 1e-12) for _, v in points], label=job.name)
+            floor = 1e-12 if log else float("-inf")
+            (line,) = ax.plot([s for s, _ in points], [max(v, floor) for _, v in points], label=job.name)
             step = converged_step(job)
-            at = [v for s, v in points if s == step]  # the loss logged at the step the job converged
+            at = [v for s, v in points if s == step]  # the value at the step the job converged
             if at:
-                ax.plot([step], [max(at[0], 1e-12)], "o", color=line.get_color(), markersize=5)
-    ax.set_yscale("log")
+                ax.plot([step], [max(at[0], floor)], "o", color=line.get_color(), markersize=5)
+    if log:
+        ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

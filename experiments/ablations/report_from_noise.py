@@ -7,14 +7,42 @@ and its numbers (the study's entry in summary.json, which the claims judge).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from report_figures import DIFF_SCALE, curves_plot, grid, seed_grid
-from report_jobs import Job, gram_encoder, noise_like, reference, setting
+import torch
+from report_figures import DIFF_SCALE, curves_plot, grid, seed_grid, series_plot
+from report_jobs import Job, gram_encoder, noise_like, read_snapshots, reference, setting
 from report_tables import table
 
 from nst.quality import GRAM_EVAL_LAYERS, gram_distances, mean_abs_difference, mean_gram_distance, psnr, ssim
+
+
+def along_the_way(
+    jobs: list[Job], score: Callable[[torch.Tensor], float]
+) -> dict[str, list[tuple[int, float]]]:
+    """Each job's ``score`` of the images it logged as it formed (start, every image_every steps, end)."""
+    return {job.name: [(step, score(image)) for step, image in read_snapshots(job)] for job in jobs}
+
+
+def progress_figure(
+    jobs: list[Job], series: dict[str, list[tuple[int, float]]], path: Path, ylabel: str, caption: str
+) -> str:
+    """The plot of ``series`` against steps and its Markdown; nothing where the jobs logged no images
+    on the way (image_every=0)."""
+    if not any(len(points) > 2 for points in series.values()):
+        return ""
+    series_plot(jobs, series, path, ylabel)
+    return f"\n![{ylabel} against steps]({path.name})\n\n*{caption}*\n"
+
+
+def milestones(points: list[tuple[int, float]], unit: str, steps: tuple[int, ...] = (300, 600)) -> str:
+    """'v unit at step 300, v unit at step 600, v unit at step N (the end)' from (step, value) points;
+    empty where the job logged neither step."""
+    logged, end = dict(points), points[-1][0] if points else None
+    parts = [f"{logged[step]:.1f}{unit} at step {step}" for step in steps if step in logged and step != end]
+    return ", ".join([*parts, f"{logged[end]:.1f}{unit} at step {end} (the end)"]) if parts else ""
 
 
 def content_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
@@ -38,6 +66,19 @@ def content_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
     grid(panels, out / "content_layers.png", columns=min(len(panels), 4))
     curves_plot(jobs, "loss/content", out / "content_layers_curves.png", "content loss")
     first, last = jobs[0].name, jobs[-1].name
+    series = along_the_way(jobs, lambda image: psnr(image, content))
+    for job in jobs:
+        numbers[job.name]["psnr_db_by_step"] = {str(step): value for step, value in series[job.name]}
+    way = milestones(series[first], " dB")
+    progress = progress_figure(
+        jobs,
+        series,
+        out / "content_layers_psnr.png",
+        "PSNR to the photo (dB)",
+        "PSNR to the photo of the image each job logged as it formed (TensorBoard tag `image`; a dot: "
+        + "where a job converged)"
+        + (f". {first}: {way}." if way else "."),
+    )
     text = f"""## 1. Content reconstruction by layer group
 
 ![content reconstruction](content_layers.png)
@@ -51,7 +92,7 @@ def content_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
 ![content loss curves](content_layers_curves.png)
 
 *Content loss per step for each layer group (TensorBoard tag `loss/content`).*
-"""
+{progress}"""
     return text, numbers
 
 
@@ -87,6 +128,14 @@ def content_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         out / "content_seeds.png",
     )
     curves_plot(jobs, "loss/content", out / "content_seeds_curves.png", "content loss")
+    series = along_the_way(jobs, lambda image: psnr(image, content))
+    progress = progress_figure(
+        jobs,
+        series,
+        out / "content_seeds_psnr.png",
+        "PSNR to the photo (dB)",
+        "PSNR to the photo of the image each seed logged as it formed (TensorBoard tag `image`).",
+    )
     rows = [
         [
             job.name,
@@ -112,7 +161,7 @@ Mean absolute difference {numbers["pixel_mean_abs_difference"]:.4f}; PSNR betwee
 
 *Content loss per step of each seed (TensorBoard tag `loss/content`): a seed whose curve flattens far
 above the other's has stalled (the last column: the fraction of the loss shed over the last third).*
-"""
+{progress}"""
     return text, numbers
 
 
@@ -128,6 +177,18 @@ def texture_layers(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         panels.append((f"{job.name}\nGram distance {numbers[job.name]['mean']:.3f}", job.image))
     grid(panels, out / "texture_layers.png", columns=min(len(panels), 4))
     curves_plot(jobs, "loss/style", out / "texture_layers_curves.png", "style loss (own layers)")
+    series = along_the_way(jobs, lambda image: mean_gram_distance(gram_distances(encoder, image, style)))
+    for job in jobs:
+        numbers[job.name]["mean_by_step"] = {str(step): value for step, value in series[job.name]}
+    progress = progress_figure(
+        jobs,
+        series,
+        out / "texture_layers_gram.png",
+        "mean Gram distance to the style",
+        "Mean relative Gram distance to the style, at the same evaluation layers for every group, of the "
+        "image each job logged as it formed (TensorBoard tag `image`): unlike the losses above, comparable "
+        "across groups.",
+    )
     layers = list(baseline)
     rows = [[name, *[values[layer] for layer in layers], values["mean"]] for name, values in numbers.items()]
     best = min((name for name in numbers if name != "white_noise"), key=lambda n: numbers[n]["mean"])
@@ -148,7 +209,7 @@ Relative Gram distance ||G(x) - G(style)|| / ||G(style)|| per evaluation layer:
 ![style loss curves](texture_layers_curves.png)
 
 *Style loss per step on each job's own layers (TensorBoard tag `loss/style`; not comparable across groups).*
-"""
+{progress}"""
     return text, numbers
 
 
@@ -172,6 +233,15 @@ def texture_seeds(jobs: list[Job], out: Path) -> tuple[str, dict[str, Any]]:
         b,
         lambda job: f"Gram {numbers[job.name]['gram_distance_to_style']:.3f}",
         out / "texture_seeds.png",
+    )
+    series = along_the_way(jobs, lambda image: mean_gram_distance(gram_distances(encoder, image, style)))
+    progress = progress_figure(
+        jobs,
+        series,
+        out / "texture_seeds_gram.png",
+        "mean Gram distance to the style",
+        "Mean relative Gram distance to the style of the image each seed logged as it formed "
+        "(TensorBoard tag `image`).",
     )
     rows = [
         ["Gram distance between the two seeds", numbers["gram_distance_between_seeds"]],
@@ -199,5 +269,5 @@ to style: {noise:.3f}); locally different: mean absolute pixel difference
 {numbers["pixel_mean_abs_difference"]:.3f}.*
 
 {table(["measure (mean over " + ", ".join(GRAM_EVAL_LAYERS) + ")", "value"], rows)}
-"""
+{progress}"""
     return text, numbers

@@ -6,6 +6,7 @@ Nothing here measures or draws: the study sections (report_from_noise, report_tr
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -63,6 +64,20 @@ def read_curves(job: Job) -> dict[str, list[tuple[int, float]]]:
     events = EventAccumulator(str(job.path / "tb"), size_guidance={"scalars": 0})
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def read_snapshots(job: Job) -> list[tuple[int, torch.Tensor]]:
+    """The images the job logged to TensorBoard as it formed (tag ``image``: the start, every
+    ``image_every`` steps, the end), as (step, 1x3xHxW tensor) in step order, one per step."""
+    events = EventAccumulator(str(job.path / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    if "image" not in events.Tags()["images"]:
+        return []
+    by_step = {e.step: e.encoded_image_string for e in events.Images("image")}  # a resume's repeat: the last
+    return [
+        (step, to_tensor(Image.open(io.BytesIO(data)).convert("RGB")))
+        for step, data in sorted(by_step.items())
+    ]
 
 
 def load_study(root: Path) -> list[Job]:
