@@ -78,10 +78,11 @@ NPROC := $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null ||
 JOBS ?= $(NPROC)
 ABLATIONS_THREADS ?= $(shell echo $$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )))
 LAUNCHER = $(if $(filter 1,$(JOBS)),,hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
-# Shown beside a report's verdicts: the committed report's at its earlier fixed step budget, and the
-# committed reports at the other sizes.
+# Shown beside a report's verdicts: the report folder's at_*_steps.json (at_300_steps: the earlier
+# fixed budget's runs; others: report.py --at-step N, the same runs read at step N) and the committed
+# reports at the other sizes.
 SIZED_REPORTS = $(wildcard experiments/ablations/$(BACKBONE)/summary.json experiments/ablations/$(BACKBONE)_*px/summary.json)
-ABLATIONS_EARLIER ?= $(wildcard $(ABLATIONS_REPORT)/at_300_steps.json) $(filter-out $(ABLATIONS_REPORT)/summary.json,$(SIZED_REPORTS))
+ABLATIONS_EARLIER ?= $(wildcard $(ABLATIONS_REPORT)/at_*_steps.json) $(filter-out $(ABLATIONS_REPORT)/summary.json,$(SIZED_REPORTS))
 QUICK_DIR ?= multirun/ablations-quick
 # At 48 px a job is mostly start-up (importing torch, reading VGG-19), which every worker of a pool
 # pays again: the quick pipeline runs its jobs one after another unless JOBS is given.

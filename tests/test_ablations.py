@@ -172,6 +172,54 @@ def test_the_report_scores_the_images_each_job_logged_on_its_way(quick):
         assert f"]({figure}.png)" in text
 
 
+def report(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    script = ROOT / "experiments" / "ablations" / "report.py"
+    return subprocess.run(
+        [sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_report_at_an_earlier_step_reads_the_same_runs_where_a_cap_would_have_stopped_them(
+    quick, tmp_path
+):
+    """report.py --at-step N: every job that ran past step N is read at step N (its logged image,
+    losses, curves), which is what a cap of N steps would have made; passed back with --earlier, its
+    verdicts stand beside the report's own."""
+    quick_dir, _, summary = quick
+    runs, cut_dir = quick_dir / "vgg19", tmp_path / "at_20_steps"
+    done = report("--runs", str(runs), "--out", str(cut_dir), "--at-step", "20")
+    assert done.returncode == 0, done.stderr[-3000:]
+    cut = json.loads((cut_dir / "summary.json").read_text())
+    assert cut["budget"] == "20 steps" and cut["missing_studies"] == []
+    for name in summary["content_layers"][
+        "jobs"
+    ]:  # the image logged at step 20, scored as the full report did
+        job, full = cut["content_layers"][name], summary["content_layers"][name]
+        assert job["psnr_db"] == pytest.approx(full["psnr_db_by_step"]["20"], abs=1e-6), name
+        assert list(job["psnr_db_by_step"]) == ["0", "10", "20"], name
+    for name in summary["texture_layers"]["jobs"]:
+        assert cut["texture_layers"][name]["mean"] == pytest.approx(
+            summary["texture_layers"][name]["mean_by_step"]["20"], rel=1e-5
+        )
+    text = (cut_dir / "README.md").read_text()
+    assert "**As a cap of 20 steps would have made it**" in text
+    assert "| conv_1+conv_2 | - | 20 (the cap, 20) |" in text
+    assert [claim["key"] for claim in cut["claims"]] == CLAIMS
+    assert all(claim["verdict"] in VERDICTS for claim in cut["claims"])
+    # Beside the full report's own verdicts: a column for the verdicts at 20 steps.
+    both = report(
+        "--runs", str(runs), "--out", str(tmp_path / "full"), "--earlier", str(cut_dir / "summary.json")
+    )
+    assert both.returncode == 0, both.stderr[-3000:]
+    assert "| verdict at 20 steps |" in (tmp_path / "full" / "README.md").read_text()
+    # A step the runs logged no image at (every 10 steps here): one line, exit 2, nothing written.
+    bad = report("--runs", str(runs), "--out", str(tmp_path / "at15"), "--at-step", "15")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "logged no image at step 15" in bad.stderr and "image_every=10" in bad.stderr
+    assert not (tmp_path / "at15" / "summary.json").exists()
+
+
 def test_two_seeds_give_globally_similar_locally_different_textures(quick):
     seeds = quick[2]["texture_seeds"]
     to_style = [seeds[name]["gram_distance_to_style"] for name in seeds["jobs"]]

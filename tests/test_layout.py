@@ -21,7 +21,7 @@ init_study last_third_drop load_job load_study main mean_relative_gram_distance 
 read_curves reference report_layers resized seed_grid setting studies table texture_layers
 texture_seeds to_numpy
 FixedSlices Scorer claim_sliced_wasserstein claim_texture_layers_by_statistic style_statistics
-style_statistics_transfer
+style_statistics_transfer ReportInputError
 """.split()
 
 

@@ -1,6 +1,7 @@
 """Build the ablation report (Markdown + PNG figures + summary.json) from the sweep outputs alone.
 
 python experiments/ablations/report.py --runs multirun/ablations/vgg19 --out experiments/ablations/vgg19
+python experiments/ablations/report.py --runs ... --out ... --at-step 600  # as a cap of 600 steps would have
 python experiments/ablations/report.py --studies   # conf/ablation's studies in section order (make's list)
 
 Every number is computed here from each job's result.png, metrics.json, .hydra/config.yaml and
@@ -55,6 +56,7 @@ from report_from_noise import (  # noqa: E402
 )
 from report_jobs import (  # noqa: E402
     Job,
+    ReportInputError,
     gram_encoder,
     load_job,
     load_study,
@@ -76,6 +78,7 @@ from report_verdicts import Check, Claim  # noqa: E402
 
 __all__ = [
     "BUILDERS", "CLAIMS", "DIFF_SCALE", "REPORT_STYLE_GROUP", "Check", "Claim", "FixedSlices", "Job",
+    "ReportInputError",
     "Scorer", "build", "claim_content_layers", "claim_content_seeds", "claim_gallery", "claim_init",
     "claim_sliced_wasserstein", "claim_texture_layers", "claim_texture_layers_by_statistic",
     "claim_texture_seeds", "claims_section", "content_layers", "content_seeds", "curves_plot",
@@ -101,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         help='other verdicts, shown beside (repeatable; JSON with "claims" and a "budget" or "setting": '
         "an earlier report's verdicts, or another size's summary.json)",
     )
+    parser.add_argument(
+        "--at-step",
+        type=int,
+        metavar="N",
+        help="the report a cap of N steps would have given, read from the runs' images logged at step N",
+    )
     args = parser.parse_args(argv)
     if args.studies:
         print(" ".join(study for study in studies() if not args.course or study in COURSE_STUDIES))
@@ -109,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs and --out are required")
     if not args.runs.is_dir():
         print(f"report: error: no sweep outputs at {args.runs} (run `make ablations` first)", file=sys.stderr)
+        return 2
+    if args.at_step is not None and args.at_step < 1:
+        print(f"report: error: --at-step {args.at_step}: a step count is at least 1", file=sys.stderr)
         return 2
     beside = []
     for path in args.earlier or []:
@@ -124,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f'report: error: --earlier {path}: no "claims" list (a summary.json?)', file=sys.stderr)
             return 2
         beside.append(given | {"path": str(path)})
-    summary = build(args.runs, args.out, beside)
+    try:
+        summary = build(args.runs, args.out, beside, args.at_step)
+    except ReportInputError as error:
+        print(f"report: error: {error}", file=sys.stderr)
+        return 2
     found = len(studies()) - len(summary["missing_studies"])
     print(f"report: {args.out / 'README.md'} ({found} studies)")
     return 0

@@ -6,6 +6,7 @@ Nothing here measures or draws: the study sections (report_from_noise, report_tr
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import tempfile
@@ -27,6 +28,10 @@ from nst.quality import GRAM_EVAL_LAYERS
 from nst.vgg import canonical_layers
 
 
+class ReportInputError(Exception):
+    """An input the report cannot use; report.py prints it as one line and exits 2."""
+
+
 @dataclass
 class Job:
     """One finished job of a sweep: its name (the sweep subdir), config, metrics and image."""
@@ -38,6 +43,7 @@ class Job:
     metrics: dict[str, Any]
     image: torch.Tensor
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    cut_at: int | None = None  # read at this step of a longer run (report.py --at-step)
 
 
 def load_job(path: Path) -> Job | None:
@@ -73,18 +79,61 @@ def read_snapshots(job: Job) -> list[tuple[int, torch.Tensor]]:
     events.Reload()
     if "image" not in events.Tags()["images"]:
         return []
-    by_step = {e.step: e.encoded_image_string for e in events.Images("image")}  # a resume's repeat: the last
+    last = job.cut_at if job.cut_at is not None else float("inf")  # a job cut short: up to its cut
+    images = [e for e in events.Images("image") if e.step <= last]
+    by_step = {e.step: e.encoded_image_string for e in images}  # a step logged twice (a resume): the last
     return [
         (step, to_tensor(Image.open(io.BytesIO(data)).convert("RGB")))
         for step, data in sorted(by_step.items())
     ]
 
 
-def load_study(root: Path) -> list[Job]:
+def load_study(root: Path, at_step: int | None = None) -> list[Job]:
+    """The study's finished jobs in sweep order; with ``at_step``, each as a cap of that many steps
+    would have left it (:func:`cut_at`)."""
     jobs = [job for d in sorted(root.iterdir()) if d.is_dir() and (job := load_job(d))]
     for job in jobs:
         job.curves = read_curves(job)
+    jobs = [cut_at(job, at_step) for job in jobs] if at_step is not None else jobs
     return sorted(jobs, key=lambda job: job.num)  # sweep order: layer groups shallow to deep
+
+
+def cut_at(job: Job, step: int) -> Job:
+    """The job as a run capped at ``step`` steps would have ended, read from the run itself: a job
+    that stopped by then is unchanged; one that went on is its image logged at ``step`` (TensorBoard,
+    every image_every steps), the losses logged at that step, the curves up to it, and its seconds and
+    evaluations pro rata (estimates). The optimiser's path does not depend on the cap, and the stop
+    rule had not ended the job by ``step``, so a capped run would have made the same image (up to
+    TensorBoard's 8-bit truncation)."""
+    ran = int(job.metrics["steps"])
+    if ran <= step:
+        return job
+    image = dict(read_snapshots(job)).get(step)
+    if image is None:
+        raise ReportInputError(
+            f"--at-step {step}: {job.path} logged no image at step {step} "
+            f"(it logs one every image_every={job.cfg.get('image_every')} steps): choose a step it logged"
+        )
+    logged = {tag: dict(points) for tag, points in job.curves.items()}
+    loss = {key: logged.get(f"loss/{key}", {}).get(step, value) for key, value in job.metrics["loss"].items()}
+    share = step / ran
+    metrics = job.metrics | {
+        "steps": step,
+        "evaluations": round(int(job.metrics["evaluations"]) * share),
+        "wall_seconds": float(job.metrics["wall_seconds"]) * share,
+        "loss": loss,
+        "converged": False,
+        "converged_step": None,
+        "converged_at": [None],
+    }
+    cfg = copy.deepcopy(job.cfg)
+    cfg.steps = step
+    curves = {
+        tag: [(s, v) for s, v in points if s <= step]
+        for tag, points in job.curves.items()
+        if not tag.startswith("final/")
+    }
+    return Job(job.name, job.path, job.num, cfg, metrics, image, curves, cut_at=step)
 
 
 def reference(job: Job, key: str) -> torch.Tensor:
