@@ -256,6 +256,10 @@ BAD_INPUTS = {
     ),
     "warm start not a bool": (["video.warm_start=maybe"], "video.warm_start must be true or false"),
     "unknown flow preset": (["video.flow_preset=slow"], "unknown video.flow_preset 'slow'"),
+    "long-term frames without the one before": (
+        ["video.temporal_frames=[2,4]"],
+        "video.temporal_frames must list distinct earlier frames",
+    ),
     "a free gpu on the cpu": (["trainer.devices=free", "trainer.accelerator=cpu"], "claims a GPU"),
     "a gpu per job without a gpu": (["trainer.devices=free"], "no CUDA GPU is visible"),  # CI: no GPU
 }

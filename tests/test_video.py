@@ -26,7 +26,7 @@ from nst.assets import resolve
 from nst.errors import NSTError
 from nst.images import read_image, resize_longest, to_tensor
 from nst.video import io
-from nst.video.flow import consistency, dis_flow, flows, warp, warping_error
+from nst.video.flow import consistency, dis_flow, flows, long_term_weights, warp, warping_error
 
 RUN = ("backbone=vgg16_hed", "style=starry_night", "size=48", "progress_bar=false", "image_every=0")
 
@@ -104,6 +104,22 @@ def test_the_warped_previous_frame_matches_the_next_where_valid():
     assert mask.mean() > 0.8
     assert (error * mask).sum() / mask.sum() < 0.02  # bilinear resampling of a 3-px shift
     assert warping_error(frames, frames) < 2e-3
+
+
+def test_long_term_weights_tie_each_pixel_to_its_nearest_consistent_frame():
+    """Ruder et al.'s long-term weights: frame t-j counts only where no nearer frame's flow holds."""
+    before = torch.ones(1, 1, 4, 6)
+    before[..., 2:4] = 0  # occluded in the frame before: columns 2 and 3
+    two_back = torch.ones(1, 1, 4, 6)
+    two_back[..., 3] = 0  # column 2 was visible two frames back, column 3 was not
+    four_back = torch.ones(1, 1, 4, 6)  # everything visible four frames back
+    w1, w2, w4 = long_term_weights([before, two_back, four_back])
+    assert torch.equal(w1, before)  # the frame before keeps its consistency weights
+    assert w2[..., 2].eq(1).all() and w2.sum() == 4  # column 2 only
+    assert w4[..., 3].eq(1).all() and w4.sum() == 4  # column 3 only
+    assert torch.equal(w1 + w2 + w4, torch.ones_like(before))  # every pixel tied once, to its nearest
+    nowhere = torch.zeros(1, 1, 4, 6)
+    assert sum(long_term_weights([nowhere, nowhere])).sum() == 0
 
 
 # --- video files -------------------------------------------------------------------------------
@@ -215,7 +231,7 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
         *RUN,
         "content=pan.mp4",
         *steps,
-        "video.steps=60",
+        "video.steps=300",  # ~5 s at 16 ms a step (the fastest machine seen): the stop lands inside it
         "checkpoint_history=100",
         "hydra.run.dir=ctrl_c",
     ]
@@ -250,12 +266,21 @@ def test_the_temporal_term_and_warm_start_lower_the_warping_error(tmp_path):
     _pan(tmp_path / "pan.mp4", count=4, width=64, height=48, shift=2)
     steps = ("size=64", "video.first_steps=20", "video.steps=10")
     errors = {}
-    settings = {"independent": ("video.temporal_weight=0", "video.warm_start=false"), "video": ()}
+    settings = {
+        "independent": ("video.temporal_weight=0", "video.warm_start=false"),
+        "video": (),
+        "long_term": ("video.temporal_frames=[1,2,3]",),  # frame 3 tied to frames 2, 1 and 0
+    }
     for name, overrides in settings.items():
         done = run_nst(*RUN, "content=pan.mp4", *steps, *overrides, f"hydra.run.dir={name}", cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
         frames = [load_image(p, 64) for p in sorted((tmp_path / name / "frames").glob("*.png"))]
         inputs = [load_image(p, 64) for p in sorted((tmp_path / name / "input").glob("*.png"))]
         errors[name] = warping_error(frames, inputs)
-    # measured 0.21x (vgg16_hed at its default temporal_weight 1e4), 0.09x at 1e5; the goal is 0.5x
+    print("warping errors:", errors)  # shown by pytest -rP
+    # measured 0.21-0.25x (vgg16_hed at its default temporal_weight 1e4), 0.09x at 1e5; the goal is 0.5x
     assert errors["video"] < 0.4 * errors["independent"], errors
+    # long-term terms: measured 0.25x, as the short-term term alone (a pan uncovers nothing seen before)
+    assert errors["long_term"] < 0.4 * errors["independent"], errors
+    recorded = json.loads((tmp_path / "long_term" / "metrics.json").read_text())["video"]
+    assert recorded["temporal_frames"] == [1, 2, 3]

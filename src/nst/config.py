@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from nst.rundir import job_name, run_name
-
-# The repository's conf/, reached through the package (src/nst/conf links to it; a wheel holds a copy).
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+# CONF_DIR and ADDED_SINCE live in nst.rundir (which imports only nst.errors); nst.config.CONF_DIR stays.
+from nst.rundir import ADDED_SINCE, CONF_DIR, job_name, run_name
 
 
 @dataclass
@@ -76,6 +73,7 @@ class VideoConfig:
     temporal_weight: float = MISSING
     warm_start: bool = MISSING
     flow_preset: str = MISSING  # ultrafast | fast | medium (OpenCV DIS)
+    temporal_frames: list[int] = MISSING  # offsets of the earlier frames tied to: [1], or long-term [1, 2, 4]
 
 
 @dataclass
@@ -143,12 +141,6 @@ def register() -> None:
         OmegaConf.register_new_resolver("nst_job_name", job_name)
 
 
-# Keys added since runs first saved their config that change only how a run is saved, not its result:
-# a checkpoint written before one of them resumes with its default from conf/config.yaml.
-# video: only a video run reads it; stop: its default (no rule) is how every earlier run ran.
-ADDED_SINCE = ("checkpoint_history", "video", "stop")
-
-
 def validated(cfg: DictConfig | dict | str) -> DictConfig:
     """A config from elsewhere (a checkpoint) checked against the same schema."""
     data = OmegaConf.create(cfg) if isinstance(cfg, str) else cfg
@@ -157,11 +149,25 @@ def validated(cfg: DictConfig | dict | str) -> DictConfig:
         merged.style_loss = OmegaConf.merge(
             OmegaConf.structured(StyleLossConfig), OmegaConf.load(CONF_DIR / "style_loss" / "gram.yaml")
         )
-    missing = [key for key in ADDED_SINCE if OmegaConf.is_missing(merged, key)]
+    missing = [key for key in ADDED_SINCE if _missing(merged, key)]  # saved before the key existed
     if missing:
         defaults = OmegaConf.load(CONF_DIR / "config.yaml")  # merged, not assigned: a group is typed
-        merged = OmegaConf.merge(merged, {key: defaults[key] for key in missing})
+        for key in missing:
+            merged = OmegaConf.merge(merged, _nested(key, OmegaConf.select(defaults, key)))
     return merged
+
+
+def _missing(cfg: DictConfig, key: str) -> bool:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return isinstance(node, DictConfig) and OmegaConf.is_missing(node, leaf)
+
+
+def _nested(key: str, value: Any) -> dict[str, Any]:
+    """{"a": {"b": value}} for the dotted key "a.b"."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
 
 
 def compose(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:

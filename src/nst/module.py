@@ -28,8 +28,9 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 @dataclass(frozen=True)
 class Temporal:
-    """A video frame's temporal term (nst.video): the previous frame's result warped onto this frame
-    (``target``, 1x3xHxW), its consistency weights (``mask``, 1x1xHxW) and the term's weight."""
+    """A video frame's temporal term (nst.video): earlier frames' results warped onto this frame
+    (``target``, Nx3xHxW: the frame before first, then the long-term ones), their weights (``mask``,
+    Nx1xHxW) and the term's weight. The term is the sum over the N of mean(mask * (x - target)^2)."""
 
     target: torch.Tensor
     mask: torch.Tensor
@@ -284,7 +285,8 @@ class StyleTransfer(pl.LightningModule):
             extra["tv"] = total_variation(image)
             total = total + self.tv_weight * extra["tv"]
         if self.temporal_weight:  # Ruder et al. 2016: gamma / D * sum c (x - w)^2, D = 3HW
-            extra["temporal"] = (self.temporal_mask * (image - self.temporal_target).square()).mean()
+            per_frame = (self.temporal_mask * (image - self.temporal_target).square()).mean((1, 2, 3))
+            extra["temporal"] = per_frame.sum()  # one frame (the default): the mean, as before
             total = total + self.temporal_weight * extra["temporal"]
         return LossTerms(total, content, style, extra)
 

@@ -17,6 +17,34 @@ from nst.errors import NSTError
 LOCK = ".nst.lock"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
+FOLDER_CONFIG = "folder_run.yaml"  # a folder run's resolved config: resume=RUN_DIR plans it again
+VIDEO_CONFIG = "video_run.yaml"  # a video run's
+# The repository's conf/, reached through the package (src/nst/conf links to it; a wheel holds a copy).
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+
+# Keys added since runs first saved their config, each with a default that reproduces the runs made
+# before it: a checkpoint written before one of them resumes with that default from conf/config.yaml
+# (nst.config.validated), and a re-run sweep reuses a finished run that lacks it (differing).
+# checkpoint_history: only what checkpoints keep; video: only a video run reads it; stop: its default
+# (no rule) is how every earlier run ran; video.temporal_frames: [1], the frame before, as every
+# earlier video ran.
+ADDED_SINCE = ("checkpoint_history", "video", "stop", "video.temporal_frames")
+
+
+@cache
+def added_defaults() -> dict[str, Any]:
+    """The keys of ADDED_SINCE as dotted leaves (``video.flow_preset``) with their conf/config.yaml
+    values: what a run saved before a key existed ran with."""
+    import yaml
+
+    defaults = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    leaves: dict[str, Any] = {}
+    for key in ADDED_SINCE:
+        node: Any = defaults
+        for part in key.split("."):
+            node = node[part]
+        leaves.update(_leaves(node, f"{key}."))  # "???" where the value comes from elsewhere: no match
+    return leaves
 
 
 @cache
@@ -163,7 +191,13 @@ def settings_differ(out_dir: Path, config_yaml: str) -> list[str] | None:
 
 
 def differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The result-changing keys (not in NOT_RESULT_KEYS) whose values differ between two configs."""
-    before, after = _leaves(old), _leaves(new)
+    """The result-changing keys (not in NOT_RESULT_KEYS) whose values differ between two configs. A
+    key added since ``old`` was saved (ADDED_SINCE) that ``new`` gives the value every earlier run had
+    is no difference."""
+    before, after, added = _leaves(old), _leaves(new), added_defaults()
     keys = sorted(k for k in before.keys() | after.keys() if k.split(".")[0] not in NOT_RESULT_KEYS)
-    return [k for k in keys if before.get(k) != after.get(k)]
+    return [
+        k
+        for k in keys
+        if before.get(k) != after.get(k) and not (k not in before and k in added and after.get(k) == added[k])
+    ]

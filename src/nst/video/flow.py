@@ -77,12 +77,27 @@ def flows(a: torch.Tensor, b: torch.Tensor, preset: str) -> tuple[torch.Tensor, 
     return towards_a, consistency(towards_a, towards_b)
 
 
-def warping_error(frames: list[torch.Tensor], inputs: list[torch.Tensor], preset: str = "medium") -> float:
+def long_term_weights(masks: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Ruder et al.'s long-term weights from the consistency weights of the earlier frames, nearest
+    first: each frame's weight is kept only where no nearer frame's flow holds,
+    max(c_j - sum of the nearer c, 0), so every pixel is tied to its nearest consistent frame."""
+    weights, covered = [], torch.zeros_like(masks[0]) if masks else None
+    for mask in masks:
+        weights.append((mask - covered).clamp_min(0))
+        covered = covered + mask
+    return weights
+
+
+def warping_error(
+    frames: list[torch.Tensor], inputs: list[torch.Tensor], preset: str = "medium", stride: int = 1
+) -> float:
     """Lai et al. 2018: the mean over consecutive pairs of sum M ||V_t - warp(V_t+1)||^2 / sum M, with
-    the flow and the non-occlusion mask M from the ``inputs`` (frames in [0, 1], 1x3xHxW)."""
+    the flow and the non-occlusion mask M from the ``inputs`` (frames in [0, 1], 1x3xHxW). ``stride``
+    k compares frames t and t+k instead: what a region looks like again after something passed over it
+    (the long-term terms' aim), which consecutive pairs never see."""
     errors = []
-    for t in range(len(frames) - 1):
-        flow, mask = flows(inputs[t + 1], inputs[t], preset)  # t towards t+1, with its weights
-        diff = (frames[t] - warp(frames[t + 1], flow)).square().sum(1, keepdim=True)
+    for t in range(len(frames) - stride):
+        flow, mask = flows(inputs[t + stride], inputs[t], preset)  # t towards t+k, with its weights
+        diff = (frames[t] - warp(frames[t + stride], flow)).square().sum(1, keepdim=True)
         errors.append(float((diff * mask).sum() / mask.sum().clamp_min(1)))
     return sum(errors) / max(len(errors), 1)

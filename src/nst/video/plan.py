@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from nst.checks import check_writable, non_negative, non_negative_int, one_of, positive_int
 from nst.errors import NSTError
@@ -29,12 +30,29 @@ class VideoPlan:
     temporal_weight: float
     warm_start: bool
     flow_preset: str
+    temporal_frames: tuple[int, ...]  # earlier frames each is tied to, as offsets: 1 first
 
 
 def videos_in(folder: Path) -> list[Path]:
     from nst.video.io import VIDEO_SUFFIXES
 
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def frame_offsets(value: Any) -> tuple[int, ...]:
+    """video.temporal_frames: distinct positive offsets that include 1 (the frame before), ascending."""
+    offsets = list(value) if isinstance(value, (list, tuple, ListConfig)) else None
+    if (
+        not offsets
+        or any(isinstance(j, bool) or not isinstance(j, int) or j < 1 for j in offsets)
+        or len(set(offsets)) < len(offsets)
+        or 1 not in offsets
+    ):
+        raise NSTError(
+            "video.temporal_frames must list distinct earlier frames as positive offsets, 1 (the frame "
+            f"before) among them: [1], or [1,2,4] for long-term terms; got {value!r}"
+        )
+    return tuple(sorted(offsets))
 
 
 def video_plan(
@@ -53,6 +71,7 @@ def video_plan(
         "temporal_weight": non_negative(node.temporal_weight, "video.temporal_weight"),
         "warm_start": bool(node.warm_start),
         "flow_preset": one_of(node.flow_preset, "video.flow_preset", ("ultrafast", "fast", "medium")),
+        "temporal_frames": frame_offsets(node.temporal_frames),
     }
     if content is None or content.is_dir() or not looks_like_video(content, image_suffixes):
         if node.frames is not None:

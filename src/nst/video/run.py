@@ -8,7 +8,9 @@ metrics.json listing every frame.
 
 Frame t starts from frame t-1's result warped onto it by the optical flow between the input frames
 (pixels without a consistent flow: the content frame), and its loss adds
-``temporal_weight * mean(c * (x - warped)^2)`` with Ruder et al.'s consistency weights c. The previous
+``temporal_weight * mean(c * (x - warped)^2)`` with Ruder et al.'s consistency weights c; with
+``video.temporal_frames=[1,2,4]`` one such term per earlier frame t-j, each weighted only where no
+nearer frame's flow holds (Ruder et al.'s long-term terms). The previous
 result is always read back from its PNG, so a stopped run continued with ``resume=RUN_DIR`` (from the
 first unfinished frame: from its checkpoint when it has one, else redone) gives the frames an
 uninterrupted run gives (bit for bit with ``checkpoint_history`` >= the optimizer's history).
@@ -69,22 +71,34 @@ def _extract(plan: Plan, inputs: Path) -> list[Path]:
 
 
 def _frame(plan: Plan, inputs: list[Path], results: list[Path], k: int) -> Any:
-    """Frame k's start and temporal term from frame k-1's result (read back from its PNG)."""
+    """Frame k's start and temporal term from the earlier frames' results (read back from their PNGs):
+    frame k-1's warped result starts it; each offset j of video.temporal_frames (k-j >= 0) adds frame
+    k-j's result warped onto frame k, weighted where no nearer frame's flow holds (Ruder et al.'s
+    long-term weights: max(c_j - sum of the nearer c, 0))."""
     from nst.engine import VideoFrame
     from nst.module import Temporal
-    from nst.video.flow import flows, warp
+    from nst.video.flow import flows, long_term_weights, warp
 
     video = plan.video
     assert video is not None
     if k == 0 or not (video.warm_start or video.temporal_weight):
         return None
     size = plan.size
-    before, now = load_image(inputs[k - 1], size), load_image(inputs[k], size)
-    previous = load_image(results[k - 1], size)
-    flow, mask = flows(before, now, video.flow_preset)  # now towards before, and where it holds
-    warped = warp(previous, flow)
-    start = torch.where(mask > 0, warped, now) if video.warm_start else None
-    temporal = Temporal(warped, mask, video.temporal_weight) if video.temporal_weight else None
+    now = load_image(inputs[k], size)
+    targets, masks, start = [], [], None
+    offsets = video.temporal_frames if video.temporal_weight else (1,)  # a warm start alone: the one before
+    for j in (j for j in offsets if j <= k):  # ascending: 1, the frame before, first
+        flow, mask = flows(load_image(inputs[k - j], size), now, video.flow_preset)  # now towards k-j
+        warped = warp(load_image(results[k - j], size), flow)
+        if j == 1 and video.warm_start:
+            start = torch.where(mask > 0, warped, now)
+        targets.append(warped)
+        masks.append(mask)
+    temporal = (
+        Temporal(torch.cat(targets), torch.cat(long_term_weights(masks)), video.temporal_weight)
+        if video.temporal_weight
+        else None
+    )
     return VideoFrame(start=start, temporal=temporal)
 
 
@@ -342,6 +356,7 @@ def _record(out_dir: Path, plan: Plan, entries: list[dict[str, Any]], status: st
             "temporal_weight": video.temporal_weight,
             "warm_start": video.warm_start,
             "flow_preset": video.flow_preset,
+            "temporal_frames": list(video.temporal_frames),
         },
         "frames": entries,
         "completed_frames": len(entries),
