@@ -74,6 +74,7 @@ def test_a_stopped_folder_run_resumes_without_redoing_finished_images(tmp_path):
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [e["status"] for e in record["images"]] == ["completed", "interrupted"]
     first = (results / "photo0.png").stat().st_mtime_ns
+    shutil.copytree(tmp_path / "run", tmp_path / "swept")
 
     resumed = run_nst("resume=run", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -83,6 +84,14 @@ def test_a_stopped_folder_run_resumes_without_redoing_finished_images(tmp_path):
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [e["status"] for e in record["images"]] == ["completed"] * 3
     assert all(e["steps"] == 60 for e in record["images"])
+    # A re-run sweep (skip_completed) meets the same stopped run: it goes on as resume= does.
+    swept = run_nst(*args[:-1], "hydra.run.dir=swept", "skip_completed=true", cwd=tmp_path)
+    assert swept.returncode == 0, swept.stderr[-2000:]
+    assert (
+        "at the first unfinished image" in swept.stdout and "resuming:    photo1.jpg at step " in swept.stdout
+    )
+    record = json.loads((tmp_path / "swept" / "metrics.json").read_text())
+    assert [e["status"] for e in record["images"]] == ["completed"] * 3
 
 
 TINY = ("backbone=random", "style=starry_night", "size=32", "steps=2", "progress_bar=false")

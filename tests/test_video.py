@@ -195,7 +195,7 @@ def _frames(run: Path) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_path):
+def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_path, monkeypatch):
     _pan(tmp_path / "pan.mp4", count=4, width=64, height=48, audio=True)
     steps = ("video.first_steps=8", "video.steps=4", "video.frames=[1,3]")
     done = run_nst(*RUN, "content=pan.mp4", *steps, "output=styled.mp4", "hydra.run.dir=run", cwd=tmp_path)
@@ -219,11 +219,38 @@ def test_a_clip_is_stylised_frame_by_frame_and_resumes_to_the_same_frames(tmp_pa
     (stopped / "result.mp4").unlink()
     sub = stopped / "runs" / "frame_00003" / "metrics.json"
     sub.write_text(json.dumps(json.loads(sub.read_text()) | {"status": "interrupted"}))
+    top = {"status": "interrupted", "frames": record["frames"][:2], "completed_frames": 2}  # as a stop writes
+    (stopped / "metrics.json").write_text(json.dumps(record | top))
+    pristine = tmp_path / "pristine"
+    shutil.copytree(stopped, pristine)
     again = run_nst(f"resume={stopped}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "frame 3/3" in again.stdout and "frame 2/3" not in again.stdout
     for a, b in zip(_frames(run), _frames(stopped), strict=True):
         assert np.abs(a - b).max() <= 1 / 255
+    # The same stopped run met again by a re-run sweep (skip_completed) or by SLURM's restart of its job
+    # (SLURM_RESTART_COUNT): the same command goes on from frame 3, as resume= does.
+    for name, extra, restarts in (("swept", ["skip_completed=true"], "0"), ("requeued", [], "1")):
+        shutil.copytree(pristine, tmp_path / name)
+        monkeypatch.setenv("SLURM_RESTART_COUNT", restarts)
+        same = run_nst(*RUN, "content=pan.mp4", *steps, f"hydra.run.dir={name}", *extra, cwd=tmp_path)
+        assert same.returncode == 0, same.stderr[-2000:]
+        assert "at the first unfinished frame" in same.stdout, same.stdout
+        assert "frame 3/3" in same.stdout and "frame 2/3" not in same.stdout
+        for a, b in zip(_frames(run), _frames(tmp_path / name), strict=True):
+            assert np.abs(a - b).max() <= 1 / 255
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    # Asked with other settings, a stopped video's frames are never mixed with new ones: one line, exit 2.
+    shutil.copytree(pristine, tmp_path / "other")
+    other = ("content=pan.mp4", *steps, "video.steps=5", "hydra.run.dir=other")
+    swept = run_nst(*RUN, *other, "skip_completed=true", cwd=tmp_path)
+    assert swept.returncode == 2 and swept.stderr.count("\n") == 1, swept.stderr
+    assert "holds an unfinished run made with other settings (video.steps)" in swept.stderr
+    plain = run_nst(*RUN, *other, cwd=tmp_path)
+    assert (
+        plain.returncode == 2 and "holds a video run made with other settings (video.steps)" in plain.stderr
+    )
+    assert not (tmp_path / "other" / "frames" / "frame_00003.png").exists()
     # A real Ctrl-C while frame 2 runs: frame 1 is kept and not redone; frame 2 goes on from the
     # checkpoint the stop wrote, and with the whole L-BFGS history in it the frames are bit for bit those
     # of an uninterrupted run.

@@ -24,7 +24,7 @@ from nst import config
 from nst.errors import EXIT_BAD_INPUT, JobFailed, NSTError, hold_interrupts, release_interrupts
 from nst.files import write_json
 from nst.plan import Plan, make_plan
-from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ
+from nst.rundir import METRICS, claim, completed, requeued, restarted, settings_differ, unfinished_here
 
 log = logging.getLogger("nst")
 INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C: 130
@@ -94,6 +94,14 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
         loaded = interrupted_here(out_dir, plan.config) if cfg.skip_completed else None
         if loaded is not None:  # ...interrupted ones continue from their checkpoint, read once
             cfg.resume = str(out_dir)
+        elif (cfg.skip_completed or restarted()) and unfinished_here(out_dir):  # a folder or a video
+            changed = settings_differ(out_dir, plan.config)
+            if changed:  # its finished images or frames were made with other settings: never mixed
+                raise NSTError(
+                    f"{out_dir} holds an unfinished run made with other settings ({', '.join(changed[:5])}): "
+                    "use another sweep folder"
+                )
+            cfg.resume = str(out_dir)  # from its first unfinished image or frame
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
         plan, state = _resume(out_dir, loaded)

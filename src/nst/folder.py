@@ -24,9 +24,7 @@ from nst.errors import FolderIncomplete, NSTError, RunStopped
 from nst.files import write_json, write_text
 from nst.outputs import result_names
 from nst.plan import Plan, image_files
-from nst.rundir import CHECKPOINT, METRICS, completed, settings_differ
-
-FOLDER_CONFIG = "folder_run.yaml"  # the resolved config: resume=RUN_DIR plans the folder run again
+from nst.rundir import CHECKPOINT, FOLDER_CONFIG, METRICS, completed, settings_differ
 
 
 def _warn(message: str) -> None:

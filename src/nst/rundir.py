@@ -163,6 +163,13 @@ def requeued(out_dir: Path) -> bool:
     return restarted() and (out_dir / CHECKPOINT).is_file()
 
 
+def unfinished_here(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a folder or video run that did not finish (interrupted, preempted):
+    resume=RUN_DIR continues it from its first unfinished image or frame."""
+    started = (out_dir / FOLDER_CONFIG).is_file() or (out_dir / VIDEO_CONFIG).is_file()
+    return started and completed(out_dir) is None
+
+
 # Keys that change how a run is watched or where a copy goes, not the result it makes.
 NOT_RESULT_KEYS = frozenset(
     {"log_every", "image_every", "progress_bar", "checkpoint_every", "checkpoint_history", "skip_completed",
@@ -177,12 +184,21 @@ def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def settings_differ(out_dir: Path, config_yaml: str) -> list[str] | None:
-    """The result-changing keys whose values differ between the finished run in ``out_dir`` (its
-    resolved config in tb/hparams.yaml) and ``config_yaml``; None when the old run did not record it."""
+    """The result-changing keys whose values differ between the run in ``out_dir`` (its resolved
+    config: tb/hparams.yaml, or a folder or video run's own) and ``config_yaml``; None when the old
+    run did not record it."""
     import yaml
 
+    recorded = next(
+        (
+            path
+            for name in ("tb/hparams.yaml", FOLDER_CONFIG, VIDEO_CONFIG)
+            if (path := out_dir / name).is_file()
+        ),
+        None,
+    )
     try:
-        old = yaml.safe_load((out_dir / "tb" / "hparams.yaml").read_text())
+        old = yaml.safe_load(recorded.read_text()) if recorded is not None else None
     except (OSError, yaml.YAMLError):
         return None
     if not isinstance(old, dict) or not old:

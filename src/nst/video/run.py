@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from nst import checkpoint
 from nst.console import say
@@ -32,9 +33,8 @@ from nst.errors import NSTError, RunStopped
 from nst.files import atomic_write, write_json, write_text
 from nst.images import load_image, resize_longest
 from nst.plan import Plan
-from nst.rundir import METRICS, completed
+from nst.rundir import METRICS, VIDEO_CONFIG, completed, differing
 
-VIDEO_CONFIG = "video_run.yaml"  # the resolved config: resume=RUN_DIR plans the video run again
 RESULT = "result.mp4"
 
 
@@ -216,6 +216,13 @@ def _encode(plan: Plan, results: list[Path], out_dir: Path) -> Path:
 def _start(plan: Plan, out_dir: Path) -> list[Path]:
     """The run folder with its config (what resume=RUN_DIR reads) and the clip's frames as PNGs."""
     fresh = not (out_dir / VIDEO_CONFIG).exists()
+    if not fresh:  # a stopped run of this folder: its frames are reused only with its settings
+        changed = differing(yaml.safe_load((out_dir / VIDEO_CONFIG).read_text()), yaml.safe_load(plan.config))
+        if changed:
+            raise NSTError(
+                f"{out_dir} holds a video run made with other settings ({', '.join(changed[:5])}): "
+                "use another run folder"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / VIDEO_CONFIG, plan.config)
     try:
