@@ -13,7 +13,7 @@ export NST_ASSET_MIRROR ?= $(MIRROR)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint format tensorboard bench bench-statistics look ablations ablations-quick clean
+.PHONY: help setup run test test-fast lint format tensorboard bench bench-statistics look ablations ablations-quick clip clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ ablations: $(STAMP) ## run the eight studies, JOBS at a time (default: every cor
 ablations-quick: $(STAMP) ## the same pipeline at 48 px, 40 steps (QUICK_DIR=multirun/ablations-quick)
 	$(MAKE) --no-print-directory ablations ABLATIONS_DIR=$(QUICK_DIR) JOBS=$(QUICK_JOBS) \
 	  ABLATIONS_REPORT=$(QUICK_DIR)/$(BACKBONE)/report ABLATIONS_EARLIER= ARGS="$(QUICK_ARGS) $(ARGS)"
+
+clip: ## the filmed clip of content=vtest into the asset cache (its url, else Debian's opencv-doc via apt)
+	scripts/fetch_clip.sh
 
 clean: ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun lightning_logs .pytest_cache

@@ -40,7 +40,8 @@ def _copy_checked(name: str, entry: dict[str, str], tmp: Path) -> None:
     if mirror:
         source = _find_in_mirror(Path(mirror), entry["file"])
         if source is None:
-            raise NSTError(f"asset '{name}': {entry['file']} not found in NST_ASSET_MIRROR={mirror}")
+            offline = f"; {entry['offline']} fetches it" if entry.get("offline") else ""
+            raise NSTError(f"asset '{name}': {entry['file']} not found in NST_ASSET_MIRROR={mirror}{offline}")
         shutil.copyfile(source, tmp)
         origin = str(source)
     else:
@@ -48,9 +49,10 @@ def _copy_checked(name: str, entry: dict[str, str], tmp: Path) -> None:
             with urllib.request.urlopen(entry["url"], timeout=30) as response, open(tmp, "wb") as out:
                 shutil.copyfileobj(response, out)
         except OSError as err:
+            offline = f", or run `{entry['offline']}`" if entry.get("offline") else ""
             raise NSTError(
                 f"asset '{name}': cannot download {entry['url']} ({err}); "
-                f"set NST_ASSET_MIRROR=DIR to a folder holding {entry['file']}"
+                f"set NST_ASSET_MIRROR=DIR to a folder holding {entry['file']}{offline}"
             ) from None
         origin = entry["url"]
     digest = sha256_of(tmp)

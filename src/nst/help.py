@@ -148,5 +148,6 @@ def help_text(cfg: DictConfig, choices: dict[str, str]) -> str:
         lines.append(f"  {key:26s} {shown:24s} {meaning}".rstrip())
     from nst import assets
 
-    lines += ["", f"images by name (assets/manifest.yaml): {', '.join(assets.names())}", "", EXAMPLES]
+    names = ", ".join(assets.names())
+    lines += ["", f"images and clips by name (assets/manifest.yaml): {names}", "", EXAMPLES]
     return "\n".join(lines)
