@@ -1,7 +1,8 @@
 """Video: temporal consistency against independent frames (README: Video).
 
-No video asset exists in the project, so the clip is made here: a slow pan with a slight zoom over a
-photograph of the manifest (crops of Tubingen, resized to the frame size), encoded with PyAV. Each
+By default the clip is made here: a slow pan with a slight zoom over a photograph of the manifest
+(crops of Tubingen, resized to the frame size), encoded with PyAV (``--occluder``: a post crosses it);
+``--clip vtest`` takes frames of the filmed clip of the manifest instead (``make clip``). Each
 setting runs the whole clip through ``run_video`` and is scored by
 
 * the warping error (Lai et al. 2018): per consecutive pair, the mean over non-occluded pixels of
@@ -11,12 +12,16 @@ setting runs the whole clip through ``run_video`` and is scored by
 * the seconds of the frames after the first against the first's.
 
     OMP_NUM_THREADS=1 python experiments/video/measure.py --size 96 --frames 8 --out /tmp/video_measure
+    OMP_NUM_THREADS=1 python experiments/video/measure.py --occluder --out /tmp/occluder \\
+        --setting "long_term:video.temporal_frames=[1,2,4]"
+    make clip && python experiments/video/measure.py --clip vtest --size 256 --frames 24 --out /tmp/vtest
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -33,8 +38,12 @@ from nst.video.flow import warping_error
 from nst.video.run import run_video
 
 
-def make_clip(path: Path, frames: int, width: int, height: int, photo: str = "tubingen") -> Path:
-    """A pan left to right with a 10% zoom in over ``photo``: crops resized to width x height."""
+def make_clip(
+    path: Path, frames: int, width: int, height: int, photo: str = "tubingen", occluder: bool = False
+) -> Path:
+    """A pan left to right with a 10% zoom in over ``photo``: crops resized to width x height; with
+    ``occluder``, a dark post (a tenth of the width) crosses the frame in front of the scene, left to
+    right, so the background it uncovers was seen a few frames before (what long-term terms tie to)."""
     image = read_image(resolve(photo))
     big_w, big_h = image.size
     crop_h = int(big_h * 0.8)
@@ -50,7 +59,12 @@ def make_clip(path: Path, frames: int, width: int, height: int, photo: str = "tu
             y0 = (big_h - h) / 2
             crop = image.crop((round(x0), round(y0), round(x0 + w), round(y0 + h)))
             crop = crop.resize((width, height), Image.Resampling.LANCZOS)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.asarray(crop)), format="rgb24")
+            pixels = np.asarray(crop).copy()
+            if occluder:  # enters at the left edge, leaves at the right on the last frame
+                post = max(width // 10, 2)
+                left = round(-post + (width + post) * t / max(frames - 1, 1))
+                pixels[:, max(left, 0) : max(left + post, 0)] = (40, 30, 25)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
             frame.pts = t
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
@@ -71,6 +85,8 @@ def score(out: Path, size: int) -> dict:
     return {
         "warping_error": warping_error(frames, inputs),
         "input_warping_error": warping_error(inputs, inputs),
+        "warping_error_stride4": warping_error(frames, inputs, stride=4),  # frames t and t+4
+        "input_warping_error_stride4": warping_error(inputs, inputs, stride=4),
         "style_loss": style,
         "mean_style_loss": sum(style) / len(style),
         "first_frame_seconds": record["first_frame_seconds"],
@@ -87,13 +103,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("video_measure"))
     parser.add_argument("--setting", action="append", default=[], help="NAME:override,override (repeatable)")
     parser.add_argument("--only", default=None, help="run only these settings (comma-separated names)")
+    parser.add_argument(
+        "--occluder", action="store_true", help="a dark post crosses the clip in front of the scene"
+    )
+    parser.add_argument(
+        "--clip", default=None, help="a real clip (a path or a manifest name: vtest) instead of the pan"
+    )
+    parser.add_argument("--first", type=int, default=1, help="with --clip: its first frame (1-based)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     height = round(args.size * 3 / 4) // 2 * 2
-    clip = args.out / "pan.mp4"
-    if not clip.is_file():  # kept: settings run in separate processes share it (--only)
-        make_clip(clip, args.frames, args.size, height)
     common = [f"size={args.size}", f"video.first_steps={args.first_steps}", f"video.steps={args.steps}"]
+    if args.clip:  # frames first..first+frames-1 of a real clip
+        clip = resolve(args.clip).absolute()
+        common.append(f"video.frames=[{args.first},{args.first + args.frames - 1}]")
+    else:
+        clip = args.out / "pan.mp4"
+        if not clip.is_file():  # kept: settings run in separate processes share it (--only)
+            make_clip(clip, args.frames, args.size, height, occluder=args.occluder)
     independent = ["video.temporal_weight=0", "video.warm_start=false"]
     settings = {
         "independent": independent,  # the same steps as the default: first_steps, then steps
@@ -102,7 +129,7 @@ def main() -> None:
     }
     for text in args.setting:
         name, _, overrides = text.partition(":")
-        settings[name] = [o for o in overrides.split(",") if o]
+        settings[name] = [o for o in re.split(r",(?![^\[]*\])", overrides) if o]  # not inside [1,2,4]
     table = {}
     only = args.only.split(",") if args.only else list(settings)
     for name, overrides in settings.items():
@@ -115,7 +142,8 @@ def main() -> None:
             scored.write_text(json.dumps(score(out, args.size) | {"overrides": overrides}))
         table[name] = row = json.loads(scored.read_text())
         print(
-            f"{name:14s} warping error {row['warping_error']:.5f} (input {row['input_warping_error']:.5f})  "
+            f"{name:14s} warping error {row['warping_error']:.5f} (input {row['input_warping_error']:.5f}), "
+            f"4 apart {row['warping_error_stride4']:.5f} (input {row['input_warping_error_stride4']:.5f})  "
             f"style {row['mean_style_loss']:.4g}  first {row['first_frame_seconds']:.1f} s  "
             f"later {row['later_frame_seconds']:.1f} s",
             flush=True,

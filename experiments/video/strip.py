@@ -1,7 +1,10 @@
 """docs/img/video_strip.jpg: consecutive frames of measure.py's clip, its frames stylised independently
-and with video mode, one row each.
+and with video mode, one row each; with ``--changes``, under each stylised row what changed since the
+frame before (|frame t - frame t-1|, amplified): flicker shows as a busy row, a steady video as one
+where only what moves in the clip lights up.
 
     python experiments/video/strip.py /tmp/video_measure docs/img/video_strip.jpg --video tw1e7
+    python experiments/video/strip.py /tmp/vtest docs/img/video_vtest.jpg --first 10 --changes
 """
 
 from __future__ import annotations
@@ -9,7 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
+
+
+def change(before: Image.Image, now: Image.Image, gain: float) -> Image.Image:
+    """|now - before| per pixel (the RGB mean), times ``gain``, as a grey image."""
+    a, b = (np.asarray(im, dtype=np.float32) for im in (before, now))
+    return Image.fromarray(np.clip(np.abs(b - a).mean(2) * gain, 0, 255).astype(np.uint8)).convert("RGB")
 
 
 def main() -> None:
@@ -20,14 +30,21 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=3)
     parser.add_argument("--count", type=int, default=4)
     parser.add_argument("--scale", type=int, default=2, help="enlarge by this factor (nearest)")
+    parser.add_argument("--changes", action="store_true", help="a row of |frame t - frame t-1| under each")
+    parser.add_argument("--gain", type=float, default=4.0, help="with --changes: the amplification")
     args = parser.parse_args()
     names = [f"frame_{i:05d}.png" for i in range(args.first, args.first + args.count)]
     rows = [args.measured / "default" / "input", args.measured / "independent" / "frames"]
     rows.append(args.measured / args.video / "frames")
     tiles = [[Image.open(row / name).convert("RGB") for name in names] for row in rows]
+    if args.changes:  # after each stylised row, its frame-to-frame changes (frame first-1 must exist)
+        before = f"frame_{args.first - 1:05d}.png"
+        for r in (2, 1):
+            frames = [Image.open(rows[r] / before).convert("RGB"), *tiles[r]]
+            tiles.insert(r + 1, [change(a, b, args.gain) for a, b in zip(frames, frames[1:])])
     width, height = tiles[0][0].size
     gap = 4
-    sheet = Image.new("RGB", (args.count * (width + gap) - gap, len(rows) * (height + gap) - gap), "white")
+    sheet = Image.new("RGB", (args.count * (width + gap) - gap, len(tiles) * (height + gap) - gap), "white")
     for r, row in enumerate(tiles):
         for c, tile in enumerate(row):
             sheet.paste(tile, (c * (width + gap), r * (height + gap)))
