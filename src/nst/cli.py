@@ -72,6 +72,36 @@ def say_how_it_ended(plan: Plan, data: dict) -> None:
         )
 
 
+def _continue_here(cfg: DictConfig, out_dir: Path, plan) -> tuple[dict | None, object | None]:
+    """What a re-run sweep (``skip_completed``) or a restarted job finds in ``out_dir``: the metrics of a
+    finished run, or ``cfg.resume`` set to continue an interrupted run (its checkpoint, read once, is
+    returned) or an unfinished folder or video (from its first unfinished image or frame). A finished or
+    unfinished run made with other settings is refused, never mixed with this one."""
+    again = cfg.skip_completed or restarted()
+    done = completed(out_dir) if again else None
+    if done is not None:
+        _refuse_other_settings(
+            out_dir, plan, "a finished", "use another sweep folder, or skip_completed=false to run it again"
+        )
+        return done, None
+    from nst.checkpoint import interrupted_here
+
+    loaded = interrupted_here(out_dir, plan.config) if cfg.skip_completed else None
+    if loaded is not None:
+        cfg.resume = str(out_dir)
+    elif again and unfinished_here(out_dir):
+        _refuse_other_settings(out_dir, plan, "an unfinished", "use another sweep folder")
+        cfg.resume = str(out_dir)
+    return None, loaded
+
+
+def _refuse_other_settings(out_dir: Path, plan, which: str, advice: str) -> None:
+    changed = settings_differ(out_dir, plan.config)
+    if changed:
+        listed = ", ".join(changed[:5])
+        raise NSTError(f"{out_dir} holds {which} run made with other settings ({listed}): {advice}")
+
+
 def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
     """Plan, then run (or resume, or skip a finished run); print where the results are."""
     state = loaded = None
@@ -79,29 +109,10 @@ def run_job(cfg: DictConfig, out_dir: Path) -> float | None:
         cfg.resume = str(out_dir)
     if not cfg.resume:
         plan = make_plan(cfg, out_dir)
-        done = completed(out_dir) if cfg.skip_completed or restarted() else None
-        if done is not None:  # a re-run sweep resumes: finished jobs are not run again...
-            changed = settings_differ(out_dir, plan.config)
-            if changed:  # ...unless they were made with other settings
-                raise NSTError(
-                    f"{out_dir} holds a finished run made with other settings ({', '.join(changed[:5])}): "
-                    "use another sweep folder, or skip_completed=false to run it again"
-                )
+        done, loaded = _continue_here(cfg, out_dir, plan)
+        if done is not None:  # a re-run sweep resumes: finished jobs are not run again
             log.info(f"skipped:     {out_dir} (already completed)")
             return done["loss"]["total"]
-        from nst.checkpoint import interrupted_here
-
-        loaded = interrupted_here(out_dir, plan.config) if cfg.skip_completed else None
-        if loaded is not None:  # ...interrupted ones continue from their checkpoint, read once
-            cfg.resume = str(out_dir)
-        elif (cfg.skip_completed or restarted()) and unfinished_here(out_dir):  # a folder or a video
-            changed = settings_differ(out_dir, plan.config)
-            if changed:  # its finished images or frames were made with other settings: never mixed
-                raise NSTError(
-                    f"{out_dir} holds an unfinished run made with other settings ({', '.join(changed[:5])}): "
-                    "use another sweep folder"
-                )
-            cfg.resume = str(out_dir)  # from its first unfinished image or frame
     if cfg.resume:
         out_dir = Path(str(cfg.resume)).expanduser().absolute()
         plan, state = _resume(out_dir, loaded)

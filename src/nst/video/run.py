@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from nst import checkpoint
 from nst.console import say
@@ -33,7 +32,7 @@ from nst.errors import NSTError, RunStopped
 from nst.files import atomic_write, write_json, write_text
 from nst.images import load_image, resize_longest
 from nst.plan import Plan
-from nst.rundir import METRICS, VIDEO_CONFIG, completed, differing
+from nst.rundir import METRICS, VIDEO_CONFIG, completed, settings_differ
 
 RESULT = "result.mp4"
 
@@ -217,7 +216,7 @@ def _start(plan: Plan, out_dir: Path) -> list[Path]:
     """The run folder with its config (what resume=RUN_DIR reads) and the clip's frames as PNGs."""
     fresh = not (out_dir / VIDEO_CONFIG).exists()
     if not fresh:  # a stopped run of this folder: its frames are reused only with its settings
-        changed = differing(yaml.safe_load((out_dir / VIDEO_CONFIG).read_text()), yaml.safe_load(plan.config))
+        changed = settings_differ(out_dir, plan.config)  # None for a damaged file: nothing to compare
         if changed:
             raise NSTError(
                 f"{out_dir} holds a video run made with other settings ({', '.join(changed[:5])}): "
