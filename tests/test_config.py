@@ -77,23 +77,29 @@ def test_a_saved_config_from_before_checkpoint_history_resumes_with_its_default(
 
 
 def test_a_key_added_since_a_run_keeps_old_runs_valid_and_new_values_apart():
-    """video.temporal_frames was added after runs (and sweeps' finished jobs) saved their config: an old
-    config resumes with [1], the frame before, as every earlier video ran, and a re-run sweep counts
-    its absence as that value, but a new run asking for long-term terms as a difference."""
+    """video.temporal_frames was added after runs (and sweeps' finished jobs) saved their config, and its
+    default has changed since ([1] -> [1, 2, 4]): an old config resumes with [1], the frame before, as
+    every earlier video ran, and a re-run sweep counts its absence as [1], so today's default (long-term
+    terms) is a difference and an explicit [1] is not."""
     from nst.config import validated
     from nst.rundir import added_defaults, differing
 
     new = OmegaConf.to_container(_compose([]), resolve=True)
+    assert new["video"]["temporal_frames"] == [1, 2, 4]
     old = OmegaConf.to_container(_compose([]), resolve=True)
     del old["video"]["temporal_frames"]
     assert list(validated(OmegaConf.to_yaml(OmegaConf.create(old))).video.temporal_frames) == [1]
     assert added_defaults()["video.temporal_frames"] == [1]
-    assert differing(old, new) == []
-    longer = OmegaConf.to_container(_compose(["video.temporal_frames=[1,2,4]"]), resolve=True)
-    assert differing(old, longer) == ["video.temporal_frames"]
-    assert differing(new, longer) == ["video.temporal_frames"]
+    assert differing(old, new) == ["video.temporal_frames"]
+    short = OmegaConf.to_container(_compose(["video.temporal_frames=[1]"]), resolve=True)
+    assert differing(old, short) == []
+    assert differing(new, short) == ["video.temporal_frames"]
+    older = OmegaConf.to_container(_compose([]), resolve=True)
+    del older["video"]  # saved before video existed at all: its defaults, with the former temporal_frames
+    assert list(validated(OmegaConf.to_yaml(OmegaConf.create(older))).video.temporal_frames) == [1]
+    assert "video.temporal_frames" not in differing(older, short)  # (its temporal_weight came from elsewhere)
     del old["steps"]  # a key that is not a later addition: its absence is a difference
-    assert differing(old, new) == ["steps"]
+    assert differing(old, short) == ["steps"]
 
 
 def test_every_setting_has_one_name():

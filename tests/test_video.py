@@ -295,8 +295,8 @@ def test_the_temporal_term_and_warm_start_lower_the_warping_error(tmp_path):
     errors = {}
     settings = {
         "independent": ("video.temporal_weight=0", "video.warm_start=false"),
-        "video": (),
-        "long_term": ("video.temporal_frames=[1,2,3]",),  # frame 3 tied to frames 2, 1 and 0
+        "short_term": ("video.temporal_frames=[1]",),
+        "long_term": ("video.temporal_frames=[1,2,3]",),  # as the default [1,2,4]: frame 3 tied to 2, 1, 0
     }
     for name, overrides in settings.items():
         done = run_nst(*RUN, "content=pan.mp4", *steps, *overrides, f"hydra.run.dir={name}", cwd=tmp_path)
@@ -306,7 +306,7 @@ def test_the_temporal_term_and_warm_start_lower_the_warping_error(tmp_path):
         errors[name] = warping_error(frames, inputs)
     print("warping errors:", errors)  # shown by pytest -rP
     # measured 0.21-0.25x (vgg16_hed at its default temporal_weight 1e4), 0.09x at 1e5; the goal is 0.5x
-    assert errors["video"] < 0.4 * errors["independent"], errors
+    assert errors["short_term"] < 0.4 * errors["independent"], errors
     # long-term terms: measured 0.25x, as the short-term term alone (a pan uncovers nothing seen before)
     assert errors["long_term"] < 0.4 * errors["independent"], errors
     recorded = json.loads((tmp_path / "long_term" / "metrics.json").read_text())["video"]

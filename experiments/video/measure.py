@@ -12,9 +12,10 @@ setting runs the whole clip through ``run_video`` and is scored by
 * the seconds of the frames after the first against the first's.
 
     OMP_NUM_THREADS=1 python experiments/video/measure.py --size 96 --frames 8 --out /tmp/video_measure
-    OMP_NUM_THREADS=1 python experiments/video/measure.py --occluder --out /tmp/occluder \\
-        --setting "long_term:video.temporal_frames=[1,2,4]"
-    make clip && python experiments/video/measure.py --clip vtest --size 256 --frames 24 --out /tmp/vtest
+    python experiments/video/measure.py --occluder --size 128 --frames 16 --first-steps 300 --steps 100 \\
+        --out /tmp/occluder --only independent,short_term,default
+    make clip && python experiments/video/measure.py --clip vtest --size 256 --frames 12 --first-steps 300 \\
+        --steps 100 --out /tmp/vtest --only independent,short_term,default
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def main() -> None:
     settings = {
         "independent": independent,  # the same steps as the default: first_steps, then steps
         "independent_full": [*independent, f"video.steps={args.first_steps}"],  # first_steps every frame
-        "default": [],
+        "short_term": ["video.temporal_frames=[1]"],  # tied to the frame before only
+        "default": [],  # long-term terms: video.temporal_frames=[1,2,4]
     }
     for text in args.setting:
         name, _, overrides = text.partition(":")

@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 # CONF_DIR and ADDED_SINCE live in nst.rundir (which imports only nst.errors); nst.config.CONF_DIR stays.
-from nst.rundir import ADDED_SINCE, CONF_DIR, job_name, run_name
+from nst.rundir import ADDED_SINCE, CONF_DIR, FORMER_DEFAULTS, job_name, run_name
 
 
 @dataclass
@@ -73,7 +73,7 @@ class VideoConfig:
     temporal_weight: float = MISSING
     warm_start: bool = MISSING
     flow_preset: str = MISSING  # ultrafast | fast | medium (OpenCV DIS)
-    temporal_frames: list[int] = MISSING  # offsets of the earlier frames tied to: [1], or long-term [1, 2, 4]
+    temporal_frames: list[int] = MISSING  # offsets of the earlier frames tied to: long-term [1, 2, 4], or [1]
 
 
 @dataclass
@@ -154,6 +154,9 @@ def validated(cfg: DictConfig | dict | str) -> DictConfig:
         defaults = OmegaConf.load(CONF_DIR / "config.yaml")  # merged, not assigned: a group is typed
         for key in missing:
             merged = OmegaConf.merge(merged, _nested(key, OmegaConf.select(defaults, key)))
+        for key, value in FORMER_DEFAULTS.items():  # its default changed since: the value such runs had
+            if any(key == gone or key.startswith(f"{gone}.") for gone in missing):
+                merged = OmegaConf.merge(merged, _nested(key, value))
     return merged
 
 

@@ -29,12 +29,15 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 # (no rule) is how every earlier run ran; video.temporal_frames: [1], the frame before, as every
 # earlier video ran.
 ADDED_SINCE = ("checkpoint_history", "video", "stop", "video.temporal_frames")
+# Keys of ADDED_SINCE whose default has changed since: the value the runs saved without them ran with.
+# video.temporal_frames became [1, 2, 4] (long-term terms, measured in the README's Video section).
+FORMER_DEFAULTS: dict[str, Any] = {"video.temporal_frames": [1]}
 
 
 @cache
 def added_defaults() -> dict[str, Any]:
-    """The keys of ADDED_SINCE as dotted leaves (``video.flow_preset``) with their conf/config.yaml
-    values: what a run saved before a key existed ran with."""
+    """The keys of ADDED_SINCE as dotted leaves (``video.flow_preset``) with what a run saved before a
+    key existed ran with: its conf/config.yaml value, or its FORMER_DEFAULTS value."""
     import yaml
 
     defaults = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
@@ -44,7 +47,7 @@ def added_defaults() -> dict[str, Any]:
         for part in key.split("."):
             node = node[part]
         leaves.update(_leaves(node, f"{key}."))  # "???" where the value comes from elsewhere: no match
-    return leaves
+    return leaves | FORMER_DEFAULTS
 
 
 @cache

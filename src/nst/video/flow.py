@@ -1,5 +1,5 @@
 """Optical flow between input frames, the forward-backward consistency weights and warping
-(Ruder, Dosovitskiy and Brox 2016, short-term; the warping error of Lai et al. 2018).
+(Ruder, Dosovitskiy and Brox 2016, short- and long-term; the warping error of Lai et al. 2018).
 
 A flow ``w`` of frame A towards frame B is HxWx2 (dx, dy) in pixels: A(x) ~ B(x + w(x)). Warping B
 by it, ``warp(B, w)``, gives B seen from A.

@@ -1,4 +1,4 @@
-"""``content=clip.mp4``: every frame stylised, each tied to the one before (Ruder et al. 2016).
+"""``content=clip.mp4``: every frame stylised, each tied to the frames before it (Ruder et al. 2016).
 
 The run folder holds ``input/frame_NNNNN.png`` (the clip's frames at ``size``, numbered as in the
 clip), ``frames/frame_NNNNN.png`` (the results, each written as soon as it is done), one sub-run per
@@ -9,8 +9,8 @@ metrics.json listing every frame.
 Frame t starts from frame t-1's result warped onto it by the optical flow between the input frames
 (pixels without a consistent flow: the content frame), and its loss adds
 ``temporal_weight * mean(c * (x - warped)^2)`` with Ruder et al.'s consistency weights c; with
-``video.temporal_frames=[1,2,4]`` one such term per earlier frame t-j, each weighted only where no
-nearer frame's flow holds (Ruder et al.'s long-term terms). The previous
+``video.temporal_frames=[1,2,4]`` (the default) one such term per earlier frame t-j, each weighted
+only where no nearer frame's flow holds (Ruder et al.'s long-term terms). The previous
 result is always read back from its PNG, so a stopped run continued with ``resume=RUN_DIR`` (from the
 first unfinished frame: from its checkpoint when it has one, else redone) gives the frames an
 uninterrupted run gives (bit for bit with ``checkpoint_history`` >= the optimizer's history).
