@@ -21,6 +21,8 @@ to ``--out`` and one figure per size pair (old and new, every size shown at the 
     python experiments/look/look.py                                 # 8 pairs, 256 px, new vs old
     python experiments/look/look.py --sizes 256,512 --pairs 0,3     # some pairs at two sizes
     python experiments/look/look.py --variant w20="style_weight=20" --variants w20 --sizes 256
+    python experiments/look/look.py --variant s0=strength=0 --variant s2=strength=2 \\
+        --variants s0,new,s2 --pairs 0,1 --by-variant --out multirun/look/strength   # a strength series
 
 Half the pairs use photographs that ship with scikit-image (``pip install scikit-image``; ``make
 look`` installs it): images that no default was tuned on.
@@ -182,25 +184,36 @@ def markdown(rows: list[dict], judge: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(jobs: list[Job], runs: Path, out: Path, height: int = 192) -> None:
-    """One row per pair and variant: the result at each size, all shown at the same height."""
+def figure(jobs: list[Job], runs: Path, out: Path, height: int = 192, by_variant: bool = False) -> None:
+    """One row per pair and variant, a column per size, all shown at the same height; ``by_variant``:
+    one row per pair and size, a column per variant (in the order asked), e.g. a strength series."""
+    variants = list(dict.fromkeys(j.variant for j in jobs))
     sizes = sorted({j.size for j in jobs})
-    rows = sorted({(j.pair, j.variant) for j in jobs})
+    if by_variant:
+        columns = variants
+        rows = sorted({(j.pair, j.size) for j in jobs})
+        cell = lambda row, column: Job(row[0], row[1], column)  # noqa: E731
+    else:
+        columns = sizes
+        rows = sorted({(j.pair, j.variant) for j in jobs})
+        cell = lambda row, column: Job(row[0], column, row[1])  # noqa: E731
     width = int(height * 1.5)
-    sheet = Image.new("RGB", (120 + width * len(sizes), 24 + height * len(rows)), "white")
+    sheet = Image.new("RGB", (120 + width * len(columns), 24 + height * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
-    for column, size in enumerate(sizes):
-        draw.text((120 + column * width + 4, 6), f"{size} px", fill="black")
-    for r, (pair, variant) in enumerate(rows):
-        draw.text((4, 24 + r * height + height // 2), f"{pair} {variant}", fill="black")
-        for column, size in enumerate(sizes):
-            result = Job(pair, size, variant).result(runs)
+    for c, column in enumerate(columns):
+        title = (VARIANTS[column] or "the defaults") if by_variant else f"{column} px"  # its overrides
+        draw.text((120 + c * width + 4, 6), title, fill="black")
+    for r, row in enumerate(rows):
+        label = f"{row[0]} {row[1]} px" if by_variant else f"{row[0]} {row[1]}"
+        draw.text((4, 24 + r * height + height // 2), label, fill="black")
+        for c, column in enumerate(columns):
+            result = cell(row, column).result(runs)
             if result is not None:
                 tile = Image.open(result).convert("RGB")
                 scale = min((width - 4) / tile.width, (height - 4) / tile.height)  # every size alike
                 shape = (round(tile.width * scale), round(tile.height * scale))
                 tile = tile.resize(shape, Image.Resampling.LANCZOS)
-                sheet.paste(tile, (120 + column * width, 24 + r * height))
+                sheet.paste(tile, (120 + c * width, 24 + r * height))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, quality=90)
 
@@ -216,6 +229,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("multirun/look/report"))
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--score-only", action="store_true", help="score the finished runs, run nothing")
+    parser.add_argument(
+        "--by-variant", action="store_true", help="the figure: a column per variant, a row per pair and size"
+    )
     args = parser.parse_args()
     for spec in args.variant:
         name, _, overrides = spec.partition("=")
@@ -252,7 +268,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "look.json").write_text(json.dumps(rows, indent=1))
     (args.out / "look.md").write_text(markdown(rows, judge.name))
-    figure(jobs, args.runs, args.out / "look.jpg")
+    figure(jobs, args.runs, args.out / "look.jpg", by_variant=args.by_variant)
     print(markdown(rows, judge.name))
 
 
