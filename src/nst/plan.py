@@ -7,11 +7,6 @@ Checks run cheapest first and never decode an image or read weights; each failur
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +28,7 @@ from nst.checks import (
 )
 from nst.convergence import StopRule, stop_rule
 from nst.errors import NSTError
+from nst.optimizers import OptimizerPlan, check_optimizer_options, optimizer_plan
 from nst.outputs import folder_results, image_output
 from nst.scales import scales as _scales
 from nst.tiles import check_tiles, tiled_sizes
@@ -48,7 +44,6 @@ SOURCES = {
     "torchvision": "vgg19",
     "random": None,
 }  # source -> required arch (None: any)
-OPTIMIZER_KEYS = ("_target_", "name")  # the preset's own keys, not passed to torch
 
 
 @dataclass(frozen=True)
@@ -63,25 +58,6 @@ class BackbonePlan:
     pooling: str  # max | avg
     precision: str  # the VGG's arithmetic: fp32 | bf16 | auto (bf16 where the hardware has it)
     balance_reference: float | None = None  # S0 / C0 of the pair style_weight was calibrated on (nst.balance)
-
-
-@dataclass(frozen=True)
-class OptimizerPlan:
-    name: str  # the preset (lbfgs, lbfgs_plain, adam): what metrics.json records
-    target: str  # e.g. torch.optim.LBFGS
-    options: dict[str, Any]  # keyword arguments for the target, checked against its signature
-
-    @property
-    def is_lbfgs(self) -> bool:
-        return self.target.rsplit(".", 1)[-1].endswith("LBFGS")  # torch's or nst.lbfgs.DeviceLBFGS
-
-    def factory(self) -> Callable[..., Any]:
-        """``factory([param])`` builds the optimiser."""
-        return functools.partial(self.optimizer_class(), **self.options)
-
-    def optimizer_class(self) -> type:
-        module, _, name = self.target.rpartition(".")
-        return getattr(importlib.import_module(module), name)
 
 
 STATISTICS = ("gram", "mean_std", "w2", "sliced_wasserstein")  # nst.statistics.NAMES, without torch
@@ -211,48 +187,6 @@ def backbone_plan(node: DictConfig) -> BackbonePlan:
     )
 
 
-def _optimizer(node: Any) -> OptimizerPlan:
-    if not isinstance(node, DictConfig) or not node.get("_target_"):
-        raise NSTError(
-            "optimizer must name a torch optimizer under _target_ (optimizer=lbfgs|lbfgs_plain|adam)"
-        )
-    options = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in OPTIMIZER_KEYS}
-    lr = options.get("lr")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise NSTError(f"optimizer.lr must be a positive number, got {lr!r}")
-    for key in ("history_size", "max_iter", "max_eval"):
-        if key in options:
-            positive_int(options[key], f"optimizer.{key}")
-    for key in ("tolerance_grad", "tolerance_change"):
-        if key in options:
-            non_negative(options[key], f"optimizer.{key}")
-    if options.get("line_search_fn") not in (None, "strong_wolfe"):
-        raise NSTError(
-            f"optimizer.line_search_fn must be null or strong_wolfe, got {options['line_search_fn']!r}"
-        )
-    name = label(node.get("name") or str(node._target_).rsplit(".", 1)[-1], "optimizer.name")
-    return OptimizerPlan(name=name, target=str(node._target_), options=options)
-
-
-def _check_optimizer_options(optimizer: OptimizerPlan) -> None:
-    """Misspelt options fail here, not at the first step (imports torch: run last)."""
-    try:
-        cls = optimizer.optimizer_class()
-    except (ImportError, AttributeError, ValueError):
-        raise NSTError(f"optimizer._target_ {optimizer.target} is not importable") from None
-    accepted = inspect.signature(cls).parameters
-    unknown = [key for key in optimizer.options if key not in accepted]
-    if unknown:
-        valid = ", ".join(p for p in accepted if p != "params")
-        raise NSTError(f"bad optimizer options: {cls.__name__} takes no '{unknown[0]}' (valid: {valid})")
-    import torch
-
-    try:  # the optimiser's own checks (betas in [0, 1), eps >= 0, ...) on a stand-in parameter
-        optimizer.factory()([torch.zeros(1, requires_grad=True)])
-    except Exception as err:
-        raise NSTError(f"bad optimizer options: {str(err).splitlines()[0]}") from None
-
-
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
 
 
@@ -379,6 +313,28 @@ def _weights(cfg: DictConfig) -> dict[str, float]:
     return weights
 
 
+def _seed(seed: int) -> int:
+    if not 0 <= seed < 2**32:
+        raise NSTError(f"seed must be in [0, 2**32), got {seed}")
+    return seed
+
+
+def _style_images(cfg: DictConfig) -> dict[str, Any]:
+    """The style images, their blend and masks, their scale and the colour rule, checked."""
+    style_scale = non_negative(cfg.style_scale, "style_scale")
+    preserve_color = _preserve_color(cfg)
+    styles, style_blend, style_masks = _styles(cfg)
+    if style_scale == 0:
+        raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
+    return dict(
+        styles=styles,
+        style_blend=style_blend,
+        style_masks=style_masks,
+        style_scale=style_scale,
+        preserve_color=preserve_color,
+    )
+
+
 def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
     """Check every value of ``cfg`` (cheap checks only: no image decoded, no weights read)."""
     check_keys(cfg)
@@ -389,13 +345,9 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         )
     sizes, all_steps, backbone, content_layers, style_layers, smallest = _geometry(cfg)
     weights = _weights(cfg)
-    style_scale = non_negative(cfg.style_scale, "style_scale")
-    preserve_color = _preserve_color(cfg)
-    styles, style_blend, style_masks = _styles(cfg)
-    if style_scale == 0:
-        raise NSTError(f"style_scale must be positive, got {cfg.style_scale!r}")
+    style = _style_images(cfg)
     init, init_path = _init(cfg)
-    optimizer = _optimizer(cfg.optimizer)
+    optimizer = optimizer_plan(cfg.optimizer)
     periods = {k: non_negative_int(cfg[k], k) for k in ("log_every", "image_every", "checkpoint_every")}
     content, folder_run = _content(cfg)
     video = video_plan(cfg, content, sizes, all_steps[-1], IMAGE_SUFFIXES)
@@ -404,28 +356,22 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         output = video_output(cfg, content, resuming)
         all_steps = (video.first_steps,)
     else:
-        output = _output(cfg, out_dir, resuming, content, [*styles, *style_masks, *filter(None, [init_path])])
+        given = [*style["styles"], *style["style_masks"], *filter(None, [init_path])]
+        output = _output(cfg, out_dir, resuming, content, given)
     check_writable(out_dir, "run directory")
-    hardware = _hardware(cfg)
-    if not 0 <= cfg.seed < 2**32:
-        raise NSTError(f"seed must be in [0, 2**32), got {cfg.seed}")
+    hardware = _hardware(cfg) | {"seed": _seed(cfg.seed)}
     plan = Plan(
         content=content,
-        styles=styles,
-        style_blend=style_blend,
-        style_masks=style_masks,
+        **style,
         init=init,
         init_path=init_path,
         sizes=sizes,
         steps=all_steps,
-        style_scale=style_scale,
-        preserve_color=preserve_color,
         balance=one_of(cfg.balance, "balance", ("auto", "fixed")),
         content_layers=content_layers,
         style_layers=style_layers,
         **weights,
         style_loss=_style_loss(cfg.style_loss),
-        seed=cfg.seed,
         backbone=backbone,
         optimizer=optimizer,
         **periods,
@@ -445,5 +391,5 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         config=OmegaConf.to_yaml(cfg, resolve=True),
         video=video,
     )
-    _check_optimizer_options(optimizer)  # imports torch: after every cheaper check
+    check_optimizer_options(optimizer)  # imports torch: after every cheaper check
     return plan
