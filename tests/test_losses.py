@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nst.losses import content_terms, gram_matrix, style_terms, total_variation
+from nst.losses import content_terms, gram_matrix, masked_style_terms, style_terms, total_variation
 
 
 def test_gram_matrix_matches_definition():
@@ -64,6 +64,30 @@ def test_style_and_content_terms_are_zero_at_target_and_positive_elsewhere():
     assert all(v.item() < 1e-12 for v in style_terms(a, grams).values())
     assert set(style_terms(b, grams)) == {"x", "y"}
     assert all(v.item() > 0 for v in style_terms(b, grams).values())
+
+
+def test_relative_style_terms_are_squared_relative_distances_and_scale_free():
+    """style_loss=gram_relative: each term is ||G - G_s||^2 / ||G_s||^2, so a layer whose activations
+    are 10x larger counts as much, where the plain terms grow 10^4x; a full mask changes nothing."""
+    generator = torch.Generator().manual_seed(0)
+    image, style = (
+        {"x": torch.rand(1, 4, 6, 5, generator=generator), "y": torch.rand(1, 8, 3, 3, generator=generator)}
+        for _ in range(2)
+    )
+    grams = {n: gram_matrix(f) for n, f in style.items()}
+    relative = style_terms(image, grams, relative=True)
+    for name, g in grams.items():
+        distance = torch.linalg.norm(gram_matrix(image[name]) - g) / torch.linalg.norm(g)
+        torch.testing.assert_close(relative[name], distance.square())
+    louder = {"x": image["x"], "y": 10 * image["y"]}
+    louder_grams = {"x": grams["x"], "y": 100 * grams["y"]}
+    torch.testing.assert_close(style_terms(louder, louder_grams, relative=True)["y"], relative["y"])
+    plain, plain_louder = style_terms(image, grams)["y"], style_terms(louder, louder_grams)["y"]
+    torch.testing.assert_close(plain_louder, 1e4 * plain)
+    full = [(1.0, torch.ones(1, 1, 6, 5), grams)]
+    masked = masked_style_terms(image, full, relative=True)
+    for name in grams:
+        torch.testing.assert_close(masked[name], relative[name])
 
 
 def test_total_variation():

@@ -39,6 +39,7 @@ def balance_factor(plan: Plan, sources: Sources, encoder: nn.Module) -> float:
         content_weight=1.0, style_weight=1.0, tv_weight=0.0, range_weight=0.0, optimizer=lambda params: None,
         style_blend=plan.style_blend, style_masks=sources.masks_at(size),
         statistic=plan.style_loss.statistic(plan.seed), statistic_scale=plan.style_loss.scale,
+        style_relative=plan.style_loss.relative,
     )  # fmt: skip
     with torch.no_grad():
         style = float(sum(probe.losses().style.values()))

@@ -45,6 +45,7 @@ class StyleLossConfig:
     scale: float = MISSING  # multiplies the statistic's distance: its strength calibrated against gram
     ridge: float | None = None  # w2 only: x the style's mean channel variance, added to the diagonals
     redraw_every: int | None = None  # sliced_wasserstein only: steps between direction draws (0: never)
+    relative: bool | None = None  # gram only: each layer's error over its target's mean square
 
 
 @dataclass

@@ -169,6 +169,7 @@ class Run:
             temporal=self.frame.temporal if self.frame is not None else None,
             statistic=plan.style_loss.statistic(plan.seed),
             statistic_scale=plan.style_loss.scale,
+            style_relative=plan.style_loss.relative,
             step_offset=self.state.steps_done,
         )
 

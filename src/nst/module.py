@@ -108,6 +108,7 @@ class StyleTransfer(pl.LightningModule):
         style_targets: dict[str, torch.Tensor] | dict[str, Stats] | None = None,
         statistic: Statistic | None = None,
         statistic_scale: float = 1.0,
+        style_relative: bool = False,
         step_offset: int = 0,
         temporal: Temporal | None = None,
     ) -> None:
@@ -117,6 +118,11 @@ class StyleTransfer(pl.LightningModule):
         # distance times ``statistic_scale`` (its calibration against the Gram's strength) per layer.
         self.statistic = None if statistic is None or statistic.name == "gram" else statistic
         self.statistic_scale = statistic_scale
+        if style_relative and self.statistic is not None:
+            raise ValueError(f"style_relative is a Gram option, not one of {statistic.name}")  # type: ignore[union-attr]
+        self.style_relative = (
+            style_relative  # gram_relative: each layer's error over its target's mean square
+        )
         self.step_offset = step_offset  # the run's steps before this fit: the statistic's step counter
         self.encoder = encoder
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
@@ -270,9 +276,9 @@ class StyleTransfer(pl.LightningModule):
                 )
                 for i, weight in enumerate(self.region_weights)
             ]
-            style = masked_style_terms(features, regions)
+            style = masked_style_terms(features, regions, self.style_relative)
         else:
-            style = style_terms(features, self.style_targets())
+            style = style_terms(features, self.style_targets(), self.style_relative)
         zero = image.new_zeros(())
         total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(
             style.values(), zero

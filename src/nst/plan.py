@@ -69,6 +69,7 @@ class StyleLossPlan:
     scale: float  # multiplies its distance (its strength calibrated against gram's)
     ridge: float = 1e-3  # w2: a = ridge tr(Sigma_s) / C added to both covariances' diagonals
     redraw_every: int = 0  # sliced_wasserstein: optimiser steps between direction draws; 0 = never
+    relative: bool = False  # gram: each layer's error over its target's mean square (gram_relative)
 
     def statistic(self, seed: int):  # -> nst.statistics.Statistic (imports torch)
         from nst.statistics import make_statistic
@@ -81,7 +82,7 @@ def _style_loss(node: DictConfig) -> StyleLossPlan:
     scale = non_negative(node.scale, "style_loss.scale")
     if scale == 0:
         raise NSTError("style_loss.scale must be positive (strength=0 switches the style off)")
-    only = {"ridge": "w2", "redraw_every": "sliced_wasserstein"}
+    only = {"ridge": "w2", "redraw_every": "sliced_wasserstein", "relative": "gram"}
     for key, owner in only.items():
         if node.get(key) is not None and name != owner:
             raise NSTError(f"style_loss.{key} applies to style_loss={owner} only, not {name}")
@@ -90,7 +91,8 @@ def _style_loss(node: DictConfig) -> StyleLossPlan:
         raise NSTError("style_loss.ridge must be positive: it keeps the covariances invertible")
     redraw = node.get("redraw_every")
     redraw = 0 if redraw is None else non_negative_int(redraw, "style_loss.redraw_every", "never")
-    return StyleLossPlan(name=name, scale=scale, ridge=ridge, redraw_every=redraw)
+    relative = bool(node.get("relative") or False)
+    return StyleLossPlan(name=name, scale=scale, ridge=ridge, redraw_every=redraw, relative=relative)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def build(
         "init": plan.init,
         "init_path": str(plan.init_path) if plan.init_path else None,
         "style_scale": plan.style_scale,
-        "style_loss": plan.style_loss.name,  # the style statistic (nst.statistics)
+        "style_loss": plan.style_loss.name + ("_relative" if plan.style_loss.relative else ""),
         "style_weight": plan.style_weight,  # the backbone's calibrated weight x strength, as optimised
         "content_weight": plan.content_weight,
         "preserve_color": plan.preserve_color,
