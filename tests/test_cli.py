@@ -238,6 +238,10 @@ BAD_INPUTS = {
     "unknown style statistic": (["style_loss.name=cmd"], "unknown style_loss.name 'cmd'"),
     "zero statistic scale": (["style_loss.scale=0"], "style_loss.scale must be positive"),
     "a ridge without w2": (["style_loss.ridge=0.01"], "style_loss.ridge applies to style_loss=w2 only"),
+    "relative with another statistic": (
+        ["style_loss=mean_std", "style_loss.relative=true"],
+        "style_loss.relative applies to style_loss=gram only",
+    ),
     "zero w2 ridge": (["style_loss=w2", "style_loss.ridge=0"], "style_loss.ridge must be positive"),
     "negative redraw": (
         ["style_loss=sliced_wasserstein", "style_loss.redraw_every=-1"],
