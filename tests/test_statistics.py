@@ -171,6 +171,7 @@ def test_tiled_moments_are_the_whole_images(name, tiny_encoder):
         (("style_loss=w2", "style_loss.redraw_every=2"), "applies to style_loss=sliced_wasserstein only"),
         (("style_loss=mean_std", "style_loss.ridge=0.1"), "applies to style_loss=w2 only"),
         (("style_loss=mean_std", "style_loss.relative=true"), "applies to style_loss=gram only"),
+        (("style_loss=gram_relative", "backbone=vgg16_hed"), "no calibrated weight on backbone=vgg16_hed"),
         (("style_loss=w2", "style_loss.ridge=0"), "ridge must be positive"),
         (("style_loss=w2", "style_loss.scale=0"), "scale must be positive"),
         (("style_loss=sliced_wasserstein", "style_loss.redraw_every=-1"), "non-negative integer"),

@@ -315,6 +315,18 @@ def _weights(cfg: DictConfig) -> dict[str, float]:
     return weights
 
 
+def _balance(cfg: DictConfig, backbone: BackbonePlan) -> str:
+    """balance=auto|fixed; gram_relative's scale-free terms need a calibrated balance or a raw weight."""
+    balance = one_of(cfg.balance, "balance", ("auto", "fixed"))
+    relative = cfg.style_loss.get("relative") and cfg.style_loss.name == "gram"
+    if relative and balance == "auto" and backbone.balance_reference is None:
+        raise NSTError(
+            f"style_loss=gram_relative has no calibrated weight on backbone={backbone.name} (no "
+            "backbone.balance_reference): use balance=fixed with a raw style_weight (vgg19 paints at 1e5-1e6)"
+        )
+    return balance
+
+
 def _seed(seed: int) -> int:
     if not 0 <= seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {seed}")
@@ -369,7 +381,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         init_path=init_path,
         sizes=sizes,
         steps=all_steps,
-        balance=one_of(cfg.balance, "balance", ("auto", "fixed")),
+        balance=_balance(cfg, backbone),
         content_layers=content_layers,
         style_layers=style_layers,
         **weights,
