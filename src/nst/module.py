@@ -119,10 +119,9 @@ class StyleTransfer(pl.LightningModule):
         self.statistic = None if statistic is None or statistic.name == "gram" else statistic
         self.statistic_scale = statistic_scale
         if style_relative and self.statistic is not None:
-            raise ValueError(f"style_relative is a Gram option, not one of {statistic.name}")  # type: ignore[union-attr]
-        self.style_relative = (
-            style_relative  # gram_relative: each layer's error over its target's mean square
-        )
+            raise ValueError(f"style_relative applies to the Gram statistic, not {self.statistic.name}")
+        # style_loss=gram_relative: each layer's error over its target's mean square (nst.losses)
+        self.style_relative = style_relative
         self.step_offset = step_offset  # the run's steps before this fit: the statistic's step counter
         self.encoder = encoder
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
