@@ -113,16 +113,7 @@ class StyleTransfer(pl.LightningModule):
         temporal: Temporal | None = None,
     ) -> None:
         super().__init__()
-        # style_loss: None (or gram) keeps the Gram code path of nst.losses, bit for bit; another
-        # statistic (nst.statistics) has its targets as buffers style_<layer>__<part>, and its
-        # distance times ``statistic_scale`` (its calibration against the Gram's strength) per layer.
-        self.statistic = None if statistic is None or statistic.name == "gram" else statistic
-        self.statistic_scale = statistic_scale
-        if style_relative and self.statistic is not None:
-            raise ValueError(f"style_relative applies to the Gram statistic, not {self.statistic.name}")
-        # style_loss=gram_relative: each layer's error over its target's mean square (nst.losses)
-        self.style_relative = style_relative
-        self.step_offset = step_offset  # the run's steps before this fit: the statistic's step counter
+        self._style_statistic(statistic, statistic_scale, style_relative, step_offset)
         self.encoder = encoder
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
         if style_targets is not None and (style_image is not None or style_masks is not None):
@@ -152,6 +143,20 @@ class StyleTransfer(pl.LightningModule):
             self.register_buffer("temporal_mask", temporal.mask.float(), persistent=False)
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
+
+    def _style_statistic(
+        self, statistic: Statistic | None, scale: float, relative: bool, step_offset: int
+    ) -> None:
+        """style_loss: None (or gram) keeps the Gram code path of nst.losses, bit for bit, and
+        ``relative`` (gram_relative) divides each layer's error by its target's mean square; another
+        statistic (nst.statistics) has its targets as buffers style_<layer>__<part>, and its distance
+        times ``scale`` (its calibration against the Gram's strength) per layer."""
+        self.statistic = None if statistic is None or statistic.name == "gram" else statistic
+        self.statistic_scale = scale
+        if relative and self.statistic is not None:
+            raise ValueError(f"style_relative applies to the Gram statistic, not {self.statistic.name}")
+        self.style_relative = relative
+        self.step_offset = step_offset  # the run's steps before this fit: the statistic's step counter
 
     def _register_targets(
         self,

@@ -31,6 +31,7 @@ from nst.errors import NSTError
 from nst.optimizers import OptimizerPlan, check_optimizer_options, optimizer_plan
 from nst.outputs import folder_results, image_output
 from nst.scales import scales as _scales
+from nst.style_loss import StyleLossPlan, style_loss_plan
 from nst.tiles import check_tiles, tiled_sizes
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
 from nst.video.plan import VideoPlan, video_output, video_plan, videos_in
@@ -58,41 +59,6 @@ class BackbonePlan:
     pooling: str  # max | avg
     precision: str  # the VGG's arithmetic: fp32 | bf16 | auto (bf16 where the hardware has it)
     balance_reference: float | None = None  # S0 / C0 of the pair style_weight was calibrated on (nst.balance)
-
-
-STATISTICS = ("gram", "mean_std", "w2", "sliced_wasserstein")  # nst.statistics.NAMES, without torch
-
-
-@dataclass(frozen=True)
-class StyleLossPlan:
-    name: str  # the style statistic (nst.statistics): gram | mean_std | w2 | sliced_wasserstein
-    scale: float  # multiplies its distance (its strength calibrated against gram's)
-    ridge: float = 1e-3  # w2: a = ridge tr(Sigma_s) / C added to both covariances' diagonals
-    redraw_every: int = 0  # sliced_wasserstein: optimiser steps between direction draws; 0 = never
-    relative: bool = False  # gram: each layer's error over its target's mean square (gram_relative)
-
-    def statistic(self, seed: int):  # -> nst.statistics.Statistic (imports torch)
-        from nst.statistics import make_statistic
-
-        return make_statistic(self.name, seed=seed, ridge=self.ridge, redraw_every=self.redraw_every)
-
-
-def _style_loss(node: DictConfig) -> StyleLossPlan:
-    name = one_of(node.name, "style_loss.name", STATISTICS)
-    scale = non_negative(node.scale, "style_loss.scale")
-    if scale == 0:
-        raise NSTError("style_loss.scale must be positive (strength=0 switches the style off)")
-    only = {"ridge": "w2", "redraw_every": "sliced_wasserstein", "relative": "gram"}
-    for key, owner in only.items():
-        if node.get(key) is not None and name != owner:
-            raise NSTError(f"style_loss.{key} applies to style_loss={owner} only, not {name}")
-    ridge = StyleLossPlan.ridge if node.get("ridge") is None else non_negative(node.ridge, "style_loss.ridge")
-    if name == "w2" and ridge == 0:
-        raise NSTError("style_loss.ridge must be positive: it keeps the covariances invertible")
-    redraw = node.get("redraw_every")
-    redraw = 0 if redraw is None else non_negative_int(redraw, "style_loss.redraw_every", "never")
-    relative = bool(node.get("relative") or False)
-    return StyleLossPlan(name=name, scale=scale, ridge=ridge, redraw_every=redraw, relative=relative)
 
 
 @dataclass(frozen=True)
@@ -315,18 +281,6 @@ def _weights(cfg: DictConfig) -> dict[str, float]:
     return weights
 
 
-def _balance(cfg: DictConfig, backbone: BackbonePlan) -> str:
-    """balance=auto|fixed; gram_relative's scale-free terms need a calibrated balance or a raw weight."""
-    balance = one_of(cfg.balance, "balance", ("auto", "fixed"))
-    relative = cfg.style_loss.get("relative") and cfg.style_loss.name == "gram"
-    if relative and balance == "auto" and backbone.balance_reference is None:
-        raise NSTError(
-            f"style_loss=gram_relative has no calibrated weight on backbone={backbone.name} (no "
-            "backbone.balance_reference): use balance=fixed with a raw style_weight (vgg19 paints at 1e5-1e6)"
-        )
-    return balance
-
-
 def _seed(seed: int) -> int:
     if not 0 <= seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {seed}")
@@ -381,11 +335,11 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         init_path=init_path,
         sizes=sizes,
         steps=all_steps,
-        balance=_balance(cfg, backbone),
+        balance=one_of(cfg.balance, "balance", ("auto", "fixed")),
         content_layers=content_layers,
         style_layers=style_layers,
         **weights,
-        style_loss=_style_loss(cfg.style_loss),
+        style_loss=style_loss_plan(cfg.style_loss, cfg.balance, backbone),
         backbone=backbone,
         optimizer=optimizer,
         **periods,
