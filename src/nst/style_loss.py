@@ -4,15 +4,11 @@ its settings, without importing torch (part of :mod:`nst.plan`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from nst.checks import non_negative, non_negative_int, one_of
 from nst.errors import NSTError
-
-if TYPE_CHECKING:
-    from nst.plan import BackbonePlan
 
 STATISTICS = ("gram", "mean_std", "w2", "sliced_wasserstein")  # nst.statistics.NAMES, without torch
 
@@ -31,9 +27,11 @@ class StyleLossPlan:
         return make_statistic(self.name, seed=seed, ridge=self.ridge, redraw_every=self.redraw_every)
 
 
-def style_loss_plan(node: DictConfig, balance: str, backbone: BackbonePlan) -> StyleLossPlan:
-    """The ``style_loss`` group checked; gram_relative's scale-free terms also need a calibrated balance
-    (``backbone.balance_reference``) under ``balance=auto``, or a raw weight under ``balance=fixed``."""
+def style_loss_plan(node: DictConfig, balance: str, backbone) -> StyleLossPlan:
+    """The ``style_loss`` group checked (``backbone``: a :class:`nst.plan.BackbonePlan`, untyped here so
+    that this module does not import nst.plan back); gram_relative's scale-free terms also need a
+    calibrated balance (``backbone.balance_reference``) under ``balance=auto``, or a raw weight under
+    ``balance=fixed``."""
     name = one_of(node.name, "style_loss.name", STATISTICS)
     scale = non_negative(node.scale, "style_loss.scale")
     if scale == 0:
