@@ -151,12 +151,20 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 240
-    while not (tmp_path / "run/checkpoint.pt").exists() and time.monotonic() < deadline:
+    while (
+        not (tmp_path / "run/checkpoint.pt").exists()
+        and process.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
+    assert process.poll() is None, (
+        f"the run ended before its first checkpoint: {process.communicate()[1][-2000:]}"
+    )
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr[-2000:]
-    assert json.loads((tmp_path / "run/metrics.json").read_text())["status"] == "interrupted"
+    assert process.returncode == 143, (process.returncode, stderr[-2000:])
+    status = json.loads((tmp_path / "run/metrics.json").read_text())["status"]
+    assert status == "interrupted", (status, stderr[-2000:])
 
 
 def test_divergence_stops_with_the_last_finite_image(tmp_path):
@@ -215,7 +223,8 @@ def test_memory_estimate_is_close_to_the_measured_peak(tmp_path, backbone, size)
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     grown = metrics["peak_memory_mb"] - metrics["start_memory_mb"]
     ratio = metrics["memory_estimate_mb"] / grown
-    assert 0.7 < ratio < 1.4, (metrics["memory_estimate_mb"], grown)  # measured 0.99 and 1.02
+    # measured (bf16 / fp32): 1.11 / 1.00 at 128 px, 1.01 / 0.99 at 256 px (vgg16_hed)
+    assert 0.7 < ratio < 1.4, (metrics["memory_estimate_mb"], grown)
 
 
 def test_runs_started_together_each_keep_their_own_folder(tmp_path):
