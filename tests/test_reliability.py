@@ -223,7 +223,7 @@ def test_memory_estimate_is_close_to_the_measured_peak(tmp_path, backbone, size)
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     grown = metrics["peak_memory_mb"] - metrics["start_memory_mb"]
     ratio = metrics["memory_estimate_mb"] / grown
-    # measured (bf16 / fp32): 1.11 / 1.00 at 128 px, 1.01 / 0.99 at 256 px (vgg16_hed)
+    # measured (bf16 / fp32): 1.13 / 1.00 at 128 px (vgg16_hed), 1.05 / 1.03 (vgg19); 1.06 at 256 px bf16
     assert 0.7 < ratio < 1.4, (metrics["memory_estimate_mb"], grown)
 
 
