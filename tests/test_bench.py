@@ -52,6 +52,7 @@ def test_bf16_ours_is_judged_in_float32_and_tracks_it(tmp_path):
     problem = tiny_problem("caffe", tmp_path)
     start = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(1))
     full, half = Ours(problem), Ours(problem, dtype=torch.bfloat16)
+    assert half._judge is None  # built on first use: a timed run does not pay for its targets
     assert full.judge is full and half.judge is not half
     assert {p.dtype for p in half.judge.module.encoder.parameters()} == {torch.float32}
     losses, grads = [], []
@@ -72,6 +73,16 @@ def test_the_race_judges_everyone_by_the_textbook_objective(tmp_path):
     textbook = Baseline(problem)
     textbook.image.data.copy_(image)
     assert race.judge(problem)(image) == pytest.approx(textbook.evaluate().item(), rel=1e-4)
+
+
+def test_a_coarse_scale_of_the_race_reloads_the_images_not_the_weights(tmp_path):
+    from problem import at_size, make_problem
+
+    problem = make_problem("random", 64, torch.device("cpu"))
+    coarse = at_size(problem, 32)
+    assert coarse.params is problem.params  # the engine keeps one encoder for every scale
+    assert max(problem.content.shape[-2:]) == 64 and max(coarse.content.shape[-2:]) == 32
+    assert max(coarse.style.shape[-2:]) == 32 and coarse.plan is problem.plan
 
 
 def test_the_race_reads_time_to_target_and_loss_at_the_reference_time():

@@ -87,7 +87,7 @@ def time_to_target(impl: Baseline | Ours, target: float, max_evals: int, device:
         loss = impl.evaluate()
         evals += 1
         value = loss.item()
-        if isinstance(impl, Ours) and impl.judge is not impl:
+        if isinstance(impl, Ours) and impl.needs_judge:
             paused = time.perf_counter()
             value = impl.judged_loss(impl.image.detach())
             _sync(device)

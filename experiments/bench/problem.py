@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -98,6 +98,18 @@ def make_problem(backbone: str, size: int, device: torch.device, overrides: Sequ
     )
 
 
+def at_size(problem: Problem, size: int) -> Problem:
+    """The same problem with its images loaded for a result of ``size`` px (a coarse-to-fine scale):
+    the weights stay loaded, as the engine keeps one encoder for every scale of a run."""
+    plan, device = problem.plan, problem.device
+    assert plan.content is not None and plan.style is not None
+    return replace(
+        problem,
+        content=load_image(plan.content, size).to(device),
+        style=load_image(plan.style, style_edge(size, plan.style_scale)).to(device),
+    )
+
+
 # ---------------------------------------------------------------- ours: the engine's own code path
 
 
@@ -140,8 +152,17 @@ class Ours:
             compile=compile,
         ).to(p.device)
         self.image = self.module.image
-        # bf16 results are judged by the float32 loss (the one fp32 runs report): a float32 twin.
-        self.judge = self if dtype == torch.float32 else Ours(problem, channels_last, dtype=torch.float32)
+        self.problem, self.channels_last = problem, channels_last
+        # bf16 results are judged by the float32 loss (the one fp32 runs report): a float32 twin,
+        # built on the first judged loss so that a timed run does not pay for its targets.
+        self.needs_judge = dtype != torch.float32
+        self._judge: Ours | None = None if self.needs_judge else self
+
+    @property
+    def judge(self) -> Ours:
+        if self._judge is None:
+            self._judge = Ours(self.problem, self.channels_last, dtype=torch.float32)
+        return self._judge
 
     def evaluate(self) -> torch.Tensor:
         if (

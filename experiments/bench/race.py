@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from baseline import Baseline
-from problem import Ours, Problem, make_problem, plan_for
+from problem import Ours, Problem, at_size, make_problem, plan_for
 
 # The product's defaults first; the others are what they were chosen against (docs/speed.md).
 CONTESTANTS: dict[str, list[str]] = {
@@ -108,7 +108,7 @@ def run_engine(problem: Problem, overrides: list[str], budget: float) -> list[Sn
     clock = _Clock(problem.device)
     image = None
     for size, steps in zip(plan.sizes, plan.steps):
-        scaled = problem if size == plan.size else make_problem(problem.backbone, size, problem.device)
+        scaled = problem if size == plan.size else at_size(problem, size)
         impl = Ours(replace(scaled, plan=replace(plan, sizes=(size,), steps=(steps,))))
         if image is not None:
             start = F.interpolate(image, size=impl.image.shape[-2:], mode="bicubic", align_corners=False)
