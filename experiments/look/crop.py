@@ -21,10 +21,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder with result.png and scales/")
     parser.add_argument("out", type=Path, help="the sheet to write (.jpg or .png)")
-    parser.add_argument("--at", type=float, nargs=2, default=(0.42, 0.30), metavar=("X", "Y"),
-                        help="the region's top-left corner, as fractions of the result's width and height")
-    parser.add_argument("--box", type=int, nargs=2, default=(384, 288), metavar=("W", "H"),
-                        help="the region's size in the full result's pixels")
+    parser.add_argument(
+        "--at",
+        type=float,
+        nargs=2,
+        default=(0.42, 0.30),
+        metavar=("X", "Y"),
+        help="the region's top-left corner, as fractions of the result's width and height",
+    )
+    parser.add_argument(
+        "--box",
+        type=int,
+        nargs=2,
+        default=(384, 288),
+        metavar=("W", "H"),
+        help="the region's size in the full result's pixels",
+    )
     args = parser.parse_args(argv)
 
     result = args.run / "result.png"
@@ -35,16 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     w, h = args.box
     x, y = round(big.width * args.at[0]), round(big.height * args.at[1])
     if not (0 <= x and 0 <= y and x + w <= big.width and y + h <= big.height):
-        print(f"error: the region {w}x{h} at ({x}, {y}) leaves the {big.width}x{big.height} result",
-              file=sys.stderr)
+        print(
+            f"error: the region {w}x{h} at ({x}, {y}) leaves the {big.width}x{big.height} result",
+            file=sys.stderr,
+        )
         return 2
     region = (x, y, x + w, y + h)
 
     def size_of(path: Path) -> int:
         return int(re.fullmatch(r"(\d+)px", path.stem).group(1))
 
-    scales = sorted((p for p in (args.run / "scales").glob("*px.png") if re.fullmatch(r"\d+px", p.stem)),
-                    key=size_of)
+    scales = sorted(
+        (p for p in (args.run / "scales").glob("*px.png") if re.fullmatch(r"\d+px", p.stem)), key=size_of
+    )
     cells = []
     for path in scales:
         im = Image.open(path).convert("RGB")
