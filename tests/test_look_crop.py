@@ -48,3 +48,14 @@ def test_a_folder_without_a_result_or_a_region_outside_it_is_one_line_and_exit_2
     outside = run(tmp_path, tmp_path / "sheet.png", "--at", "0.9", "0.9")
     assert outside.returncode == 2 and "leaves the 100x80 result" in outside.stderr
     assert not (tmp_path / "sheet.png").exists()
+
+
+def test_the_sheet_never_overwrites_the_runs_own_images(tmp_path):
+    (tmp_path / "scales").mkdir()
+    Image.new("RGB", (100, 80), "red").save(tmp_path / "result.png")
+    Image.new("RGB", (50, 40), "blue").save(tmp_path / "scales" / "50px.png")
+    before = {p: p.read_bytes() for p in (tmp_path / "result.png", tmp_path / "scales" / "50px.png")}
+    for target in before:
+        refused = run(tmp_path, target, "--at", "0", "0", "--box", "50", "40")
+        assert refused.returncode == 2 and "one of the run's own images" in refused.stderr
+    assert {p: p.read_bytes() for p in before} == before

@@ -54,18 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     region = (x, y, x + w, y + h)
 
-    def size_of(path: Path) -> int:
-        return int(re.fullmatch(r"(\d+)px", path.stem).group(1))
-
-    scales = sorted(
-        (p for p in (args.run / "scales").glob("*px.png") if re.fullmatch(r"\d+px", p.stem)), key=size_of
+    scales = sorted(  # (size, path), smallest first: 512px after 64px, by number not by name
+        (int(m.group(1)), path)
+        for path in (args.run / "scales").glob("*px.png")
+        if (m := re.fullmatch(r"(\d+)px", path.stem))
     )
+    if args.out.resolve() in {result.resolve(), *(path.resolve() for _, path in scales)}:
+        print(f"error: {args.out} is one of the run's own images; give another path", file=sys.stderr)
+        return 2
     cells = []
-    for path in scales:
+    for size, path in scales:
         im = Image.open(path).convert("RGB")
         f = im.width / big.width
         crop = im.crop(tuple(round(v * f) for v in region)).resize((w, h), Image.Resampling.LANCZOS)
-        cells.append((f"{size_of(path)} px", crop))
+        cells.append((f"{size} px", crop))
     cells.append((f"{max(big.size)} px (result)", big.crop(region)))
 
     sheet = Image.new("RGB", (len(cells) * (w + 4) - 4, h + 22), "white")
