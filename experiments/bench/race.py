@@ -36,6 +36,8 @@ CONTESTANTS: dict[str, list[str]] = {
     "lbfgs_bf16": ["optimizer=lbfgs", "backbone.precision=bf16"],
     "plain_fp32": ["optimizer=lbfgs_plain", "backbone.precision=fp32"],
     "history_20": ["optimizer.history_size=20"],
+    # The defaults without the working size: one optimisation at the race's size (what the look costs).
+    "single_scale": ["working_size=null"],
 }
 DEFAULT_RACE = ("default", "lbfgs_fp32")
 Snapshot = tuple[float, torch.Tensor]  # (seconds on the clock, image)
