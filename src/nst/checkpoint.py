@@ -36,6 +36,11 @@ class RunState:
     tile_image: torch.Tensor | None = None  # that tile's pixels mid-optimisation (None: not started)
     tile_losses: list[dict[str, Any]] = field(default_factory=list)  # each finished tile's final losses
     best_iterates: int = 0  # fits (scales, tiles) whose last step scored worse than an earlier image
+    # The fit in progress's best image evaluated so far and its loss (StyleTransfer.keep_best puts it
+    # back if the last step scores worse): a resumed fit compares against the same image as an
+    # uninterrupted one. None between fits.
+    best_image: torch.Tensor | None = None
+    best_loss: torch.Tensor | None = None
     # The stop rule (stop.rel_change, nst.convergence): the fit in progress's loss at each step, and for
     # every finished fit the step (over all scales) where it converged, or None where it ran to its cap.
     fit_losses: list[float] = field(default_factory=list)
@@ -53,7 +58,7 @@ PER_PROCESS = ("step_seconds", "step_evaluations")  # times stay per process
 SAVED = tuple(f.name for f in fields(RunState) if f.name not in PER_PROCESS)
 OPTIONAL = (  # absent from older checkpoints
     "tile_index", "tile_image", "tile_losses", "best_iterates", "fit_losses", "converged_at",
-    "resumed_at",
+    "resumed_at", "best_image", "best_loss",
 )  # fmt: skip
 
 

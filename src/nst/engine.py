@@ -98,6 +98,8 @@ class Run:
             self.state,
             **{"image" if self.tiling is None else "tile_image": module.image.detach()},
             optimizer=compact(trainer.optimizers[0].state_dict(), self.plan.checkpoint_history),
+            best_image=module.best.detach(),
+            best_loss=module.best_loss.detach(),
             step_in_scale=self.state.step_in_scale + trainer.global_step,
             steps_done=step,
             evaluations=self.state.evaluations + module.evaluations,
@@ -146,9 +148,10 @@ class Run:
         style_targets: dict[str, torch.Tensor] | None = None,
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> StyleTransfer:
-        """The plan's StyleTransfer on ``device`` (whole image or one tile), with the saved history."""
+        """The plan's StyleTransfer on ``device`` (whole image or one tile), with the saved history and,
+        resuming a fit, its best image so far."""
         plan = self.plan
-        return StyleTransfer(
+        module = StyleTransfer(
             encoder=self.encoder.to(device),
             init_image=init_image.to(device),
             content_image=None if content is None else content.to(device),
@@ -172,6 +175,12 @@ class Run:
             style_relative=plan.style_loss.relative,
             step_offset=self.state.steps_done,
         )
+        best, best_loss = self.state.best_image, self.state.best_loss
+        if best is not None and best_loss is not None and best.shape == module.best.shape:
+            with torch.no_grad():
+                module.best.copy_(best)
+                module.best_loss.copy_(best_loss)
+        return module
 
     def release_last_fit(self) -> None:
         """Free the last fit's trainer, module and L-BFGS history before the next allocates its own.
@@ -245,6 +254,7 @@ class Run:
             log_image(trainer, module, 0)
         self.fit_module(trainer, module, monitor, remaining)
         state.image, state.optimizer = module.image.detach().to("cpu"), None  # a new scale: fresh history
+        state.best_image = state.best_loss = None
         state.scale_index, state.step_in_scale = state.scale_index + 1, 0
 
     def finish(self, status: str, image: torch.Tensor, **extra: Any) -> dict[str, Any]:

@@ -229,6 +229,7 @@ class TiledScale:
         while state.tile_index < len(self.boxes) and not self.run.budget_spent:
             self.fit_tile(stop, self.boxes[state.tile_index])
         state.optimizer, state.tile_image, state.tile_index = None, None, 0
+        state.best_image = state.best_loss = None
         state.scale_index, state.step_in_scale = state.scale_index + 1, 0
 
     def _callbacks(self, stop: StopFlag, remaining: int) -> tuple[RunMonitor, list]:
@@ -274,6 +275,7 @@ class TiledScale:
         blend(state.image, module.export(), box)
         self.active = False
         state.tile_index, state.tile_image, state.optimizer = state.tile_index + 1, None, None
+        state.best_image = state.best_loss = None
         state.step_in_scale = state.tile_index * self.steps  # a tile cut short (time budget, stop rule)
         self.log_canvas(state.steps_done)
         if plan.checkpoint_every:  # a tile boundary: the canvas and the next tile
