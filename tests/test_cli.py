@@ -119,6 +119,7 @@ BAD_INPUTS = {
     ),
     "zero working size": (["working_size=0"], "working_size must be a positive integer, got 0"),
     "zero refine steps": (["refine_steps=0"], "refine_steps must be a positive integer, got 0"),
+    "negative refine anchor": (["refine_anchor=-1"], "refine_anchor must be a non-negative number"),
     # logging, checkpoints, switches
     "negative log period": (["log_every=-1"], "log_every must be a non-negative integer"),
     "image period not a number": (["image_every=x"], "image_every must be an integer, got 'x'"),

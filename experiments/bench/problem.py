@@ -116,7 +116,8 @@ def at_size(problem: Problem, size: int) -> Problem:
 class Ours:
     """The engine as ``python -m nst`` builds it from the plan, minus Lightning's loop around the closure.
 
-    ``dtype`` overrides the plan's ``backbone.precision`` (the VGG's arithmetic).
+    ``dtype`` overrides the plan's ``backbone.precision`` (the VGG's arithmetic). ``anchor``: a
+    refinement scale's anchor, the working size's module (nst.engine.Run.anchor).
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class Ours:
         channels_last: bool = True,
         compile: bool = False,
         dtype: torch.dtype | None = None,
+        anchor: StyleTransfer | None = None,
     ) -> None:
         p, plan = problem, problem.plan
         dtype = dtype or PRECISIONS[resolve_precision(plan.backbone, p.device).precision]
@@ -150,6 +152,8 @@ class Ours:
             range_weight=plan.range_weight,
             optimizer=plan.optimizer.factory(),
             compile=compile,
+            anchor=anchor,  # a refinement scale's (refine_anchor); the judge twin has none
+            anchor_weight=plan.anchor,
         ).to(p.device)
         self.image = self.module.image
         self.problem, self.channels_last = problem, channels_last

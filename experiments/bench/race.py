@@ -108,10 +108,12 @@ def run_engine(problem: Problem, overrides: list[str], budget: float) -> list[Sn
     # ends after the reference time (a tiny size, a slow first call) is judged on that, not on nothing.
     snapshots: list[Snapshot] = [(0.0, problem.content.clamp(0, 1).clone())]
     clock = _Clock(problem.device)
-    image = None
+    image = anchor = None
     for size, steps in zip(plan.sizes, plan.steps):
         scaled = problem if size == plan.size else at_size(problem, size)
-        impl = Ours(replace(scaled, plan=replace(plan, sizes=(size,), steps=(steps,))))
+        impl = Ours(replace(scaled, plan=replace(plan, sizes=(size,), steps=(steps,))), anchor=anchor)
+        if plan.anchor and anchor is None and len(plan.sizes) > 1:  # the working size's loss, no range wall
+            anchor = Ours(replace(scaled, plan=replace(plan, sizes=(size,), range_weight=0.0))).module
         if image is not None:
             start = F.interpolate(image, size=impl.image.shape[-2:], mode="bicubic", align_corners=False)
             impl.image.data.copy_(start.clamp(0, 1))

@@ -102,6 +102,7 @@ class Config:
     steps: int = MISSING
     working_size: int | None = MISSING
     refine_steps: int = MISSING
+    refine_anchor: float = MISSING
     scales: list[int] | None = MISSING
     scale_steps: list[int] | None = MISSING
     seed: int = MISSING

@@ -147,6 +147,7 @@ class Run:
         masks: list[torch.Tensor] | None = None,
         style_targets: dict[str, torch.Tensor] | None = None,
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        anchor: StyleTransfer | None = None,
     ) -> StyleTransfer:
         """The plan's StyleTransfer on ``device`` (whole image or one tile), with the saved history and,
         resuming a fit, its best image so far."""
@@ -174,6 +175,8 @@ class Run:
             statistic_scale=plan.style_loss.scale,
             style_relative=plan.style_loss.relative,
             step_offset=self.state.steps_done,
+            anchor=anchor,
+            anchor_weight=plan.anchor,
         )
         best, best_loss = self.state.best_image, self.state.best_loss
         if best is not None and best_loss is not None and best.shape == module.best.shape:
@@ -181,6 +184,35 @@ class Run:
                 module.best.copy_(best)
                 module.best_loss.copy_(best_loss)
         return module
+
+    def anchor(self, device: torch.device) -> StyleTransfer | None:
+        """A refinement scale's anchor (refine_anchor): the loss of the scale the look was formed at,
+        its targets only (no range, tv or temporal term), to score the result downsampled to that size."""
+        plan = self.plan
+        if not plan.anchor or self.state.scale_index == 0:
+            return None
+        working = plan.sizes[0]
+        content, styles = self.sources.at(working)
+        masks = self.sources.masks_at(working)
+        return StyleTransfer(
+            encoder=self.encoder.to(device),
+            init_image=torch.zeros(1, 3, *self.sources.shape_at(working), device=device),
+            content_image=None if content is None else content.to(device),
+            style_image=[style.to(device) for style in styles] or None,
+            style_blend=plan.style_blend,
+            style_masks=None if masks is None else [mask.to(device) for mask in masks],
+            content_layers=list(plan.content_layers),
+            style_layers=list(plan.style_layers),
+            content_weight=plan.content_weight,
+            style_weight=plan.style_weight,
+            tv_weight=0.0,
+            range_weight=0.0,
+            optimizer=plan.optimizer.factory(),
+            statistic=plan.style_loss.statistic(plan.seed),
+            statistic_scale=plan.style_loss.scale,
+            style_relative=plan.style_loss.relative,
+            step_offset=self.state.steps_done,
+        )
 
     def release_last_fit(self) -> None:
         """Free the last fit's trainer, module and L-BFGS history before the next allocates its own.
@@ -249,6 +281,7 @@ class Run:
             styles,
             masks=self.sources.masks_at(size),
             present=self.sources.presenter(size),
+            anchor=self.anchor(device),
         )
         if state.steps_done == 0 and plan.image_every:  # the start, so the images show the whole path
             log_image(trainer, module, 0)

@@ -134,6 +134,30 @@ def upsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image.clamp(0, 1), size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
+def _lanczos(x: torch.Tensor, lobes: int = 3) -> torch.Tensor:
+    return torch.where(x.abs() < lobes, torch.sinc(x) * torch.sinc(x / lobes), torch.zeros_like(x))
+
+
+def lanczos_matrix(source: int, target: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``target x source`` weights of a Lanczos-3 resize of one axis, as Pillow computes them (a
+    downsample widens the kernel by the factor, so every frequency above the new Nyquist is removed)."""
+    scale = max(source / target, 1.0)
+    support = 3 * scale
+    centres = (torch.arange(target, dtype=torch.float64) + 0.5) * (source / target)
+    pixels = torch.arange(source, dtype=torch.float64) + 0.5
+    weights = _lanczos((pixels[None, :] - centres[:, None]) / scale)
+    weights = torch.where((pixels[None, :] - centres[:, None]).abs() < support + 0.5, weights, 0.0)
+    return (weights / weights.sum(1, keepdim=True)).to(dtype)
+
+
+def downsample(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A 1x3xHxW image resized to ``shape`` by Lanczos-3 (differentiable: two matrix products), as an
+    image viewer or Pillow shows a large image small."""
+    rows = lanczos_matrix(image.shape[-2], shape[0], image.dtype).to(image.device)
+    cols = lanczos_matrix(image.shape[-1], shape[1], image.dtype).to(image.device)
+    return rows @ image @ cols.T
+
+
 class Sources:
     """The run's input images, decoded once at the largest size needed, resized per scale."""
 

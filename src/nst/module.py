@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from nst.errors import Diverged
+from nst.images import downsample
 from nst.lbfgs import DeviceLBFGS
 from nst.losses import (
     LossTerms,
@@ -111,6 +112,8 @@ class StyleTransfer(pl.LightningModule):
         style_relative: bool = False,
         step_offset: int = 0,
         temporal: Temporal | None = None,
+        anchor: StyleTransfer | None = None,
+        anchor_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self._style_statistic(statistic, statistic_scale, style_relative, step_offset)
@@ -141,6 +144,12 @@ class StyleTransfer(pl.LightningModule):
         if temporal is not None:  # a video frame: stay near the previous result warped onto this frame
             self.register_buffer("temporal_target", temporal.target.float(), persistent=False)
             self.register_buffer("temporal_mask", temporal.mask.float(), persistent=False)
+        # A refinement scale (working_size): the result, downsampled to the working size, also scored by
+        # that scale's loss (``anchor``: its targets, no range or tv term), so the look formed there stays.
+        self.anchor = anchor
+        self.anchor_weight = anchor_weight if anchor is not None else 0.0
+        if anchor is not None:
+            anchor.image.requires_grad_(False)  # only its targets are used; its image is never optimised
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
 
@@ -255,8 +264,9 @@ class StyleTransfer(pl.LightningModule):
     def on_train_batch_start(self, batch, batch_idx) -> None:  # type: ignore[override]
         """A new optimiser step: the statistic's step (sliced_wasserstein redraws its directions by it),
         the run's step count, so a resumed run (step_offset from the checkpoint) draws the same ones."""
-        if self.statistic is not None and hasattr(self.statistic, "step"):
-            self.statistic.step = self.step_offset + batch_idx
+        for module in (self, self.anchor):
+            if module is not None and module.statistic is not None and hasattr(module.statistic, "step"):
+                module.statistic.step = self.step_offset + batch_idx
 
     def content_targets(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"content_{name}") for name in self.content_layers}
@@ -298,6 +308,10 @@ class StyleTransfer(pl.LightningModule):
             per_frame = (self.temporal_mask * (image - self.temporal_target).square()).mean((1, 2, 3))
             extra["temporal"] = per_frame.sum()  # one frame (the default): the mean, as before
             total = total + self.temporal_weight * extra["temporal"]
+        if self.anchor is not None and self.anchor_weight:
+            small = downsample(image, tuple(self.anchor.image.shape[-2:]))
+            extra["anchor"] = self.anchor.losses(small).total
+            total = total + self.anchor_weight * extra["anchor"]
         return LossTerms(total, content, style, extra)
 
     def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:

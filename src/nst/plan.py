@@ -31,6 +31,7 @@ from nst.errors import NSTError
 from nst.optimizers import OptimizerPlan, check_optimizer_options, optimizer_plan
 from nst.outputs import folder_results, image_output
 from nst.scales import scales as _scales
+from nst.scales import working_scales
 from nst.style_loss import StyleLossPlan, style_loss_plan
 from nst.tiles import check_tiles, tiled_sizes
 from nst.vgg import BLOCKS, canonical_layers, min_input_size, too_deep
@@ -105,6 +106,7 @@ class Plan:
     devices: Any
     config: str  # the resolved config as YAML: what a checkpoint stores and a resume plans again
     video: VideoPlan | None = None  # content=clip.mp4 (nst.video)
+    anchor: float = 0.0  # refine_anchor where the look is formed at working_size (sizes[0]), else 0
 
     @property
     def folder_run(self) -> bool:
@@ -281,6 +283,13 @@ def _weights(cfg: DictConfig) -> dict[str, float]:
     return weights
 
 
+def _anchor(cfg: DictConfig) -> float:
+    """refine_anchor's weight where the run refines a look formed at working_size, else 0."""
+    weight = non_negative(cfg.refine_anchor, "refine_anchor")
+    size, steps = positive_int(cfg.size, "size"), positive_int(cfg.steps, "steps")
+    return weight if working_scales(cfg, size, steps) is not None else 0.0
+
+
 def _seed(seed: int) -> int:
     if not 0 <= seed < 2**32:
         raise NSTError(f"seed must be in [0, 2**32), got {seed}")
@@ -358,6 +367,7 @@ def make_plan(cfg: DictConfig, out_dir: Path, resuming: bool = False) -> Plan:
         **hardware,
         config=OmegaConf.to_yaml(cfg, resolve=True),
         video=video,
+        anchor=_anchor(cfg),
     )
     check_optimizer_options(optimizer)  # imports torch: after every cheaper check
     return plan
