@@ -38,6 +38,8 @@ CONTESTANTS: dict[str, list[str]] = {
     "history_20": ["optimizer.history_size=20"],
     # The defaults without the working size: one optimisation at the race's size (what the look costs).
     "single_scale": ["working_size=null"],
+    # The defaults without the anchor on the refinement scales (what keeping the look costs).
+    "unanchored": ["refine_anchor=0"],
 }
 DEFAULT_RACE = ("default", "lbfgs_fp32")
 Snapshot = tuple[float, torch.Tensor]  # (seconds on the clock, image)
