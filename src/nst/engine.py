@@ -138,6 +138,32 @@ class Run:
             ]
         return monitor, [monitor, ProgressBar(label, remaining, done=state.step_in_scale)]
 
+    def _targets(
+        self,
+        device: torch.device,
+        content: torch.Tensor | None,
+        styles: list[torch.Tensor] | None,
+        masks: list[torch.Tensor] | None,
+    ) -> dict[str, Any]:
+        """The StyleTransfer arguments every fit of the plan shares: encoder, images, layers, weights."""
+        plan = self.plan
+        return dict(
+            encoder=self.encoder.to(device),
+            content_image=None if content is None else content.to(device),
+            style_image=[style.to(device) for style in styles or []] or None,
+            style_blend=plan.style_blend,
+            style_masks=None if masks is None else [mask.to(device) for mask in masks],
+            content_layers=list(plan.content_layers),
+            style_layers=list(plan.style_layers),
+            content_weight=plan.content_weight,
+            style_weight=plan.style_weight,
+            optimizer=plan.optimizer.factory(),
+            statistic=plan.style_loss.statistic(plan.seed),
+            statistic_scale=plan.style_loss.scale,
+            style_relative=plan.style_loss.relative,
+            step_offset=self.state.steps_done,
+        )
+
     def build_module(
         self,
         device: torch.device,
@@ -153,28 +179,15 @@ class Run:
         resuming a fit, its best image so far."""
         plan = self.plan
         module = StyleTransfer(
-            encoder=self.encoder.to(device),
+            **self._targets(device, content, styles, masks),
             init_image=init_image.to(device),
-            content_image=None if content is None else content.to(device),
-            style_image=[style.to(device) for style in styles or []] or None,
             style_targets=style_targets,
-            style_blend=plan.style_blend,
-            style_masks=None if masks is None else [mask.to(device) for mask in masks],
-            content_layers=list(plan.content_layers),
-            style_layers=list(plan.style_layers),
-            content_weight=plan.content_weight,
-            style_weight=plan.style_weight,
             tv_weight=plan.tv_weight,
             range_weight=plan.range_weight,
-            optimizer=plan.optimizer.factory(),
             optimizer_state=self.state.optimizer,
             compile=plan.compile,
             present=present,
             temporal=self.frame.temporal if self.frame is not None else None,
-            statistic=plan.style_loss.statistic(plan.seed),
-            statistic_scale=plan.style_loss.scale,
-            style_relative=plan.style_loss.relative,
-            step_offset=self.state.steps_done,
             anchor=anchor,
             anchor_weight=plan.anchor,
         )
@@ -193,25 +206,11 @@ class Run:
             return None
         working = plan.sizes[0]
         content, styles = self.sources.at(working)
-        masks = self.sources.masks_at(working)
         return StyleTransfer(
-            encoder=self.encoder.to(device),
+            **self._targets(device, content, styles, self.sources.masks_at(working)),
             init_image=torch.zeros(1, 3, *self.sources.shape_at(working), device=device),
-            content_image=None if content is None else content.to(device),
-            style_image=[style.to(device) for style in styles] or None,
-            style_blend=plan.style_blend,
-            style_masks=None if masks is None else [mask.to(device) for mask in masks],
-            content_layers=list(plan.content_layers),
-            style_layers=list(plan.style_layers),
-            content_weight=plan.content_weight,
-            style_weight=plan.style_weight,
             tv_weight=0.0,
             range_weight=0.0,
-            optimizer=plan.optimizer.factory(),
-            statistic=plan.style_loss.statistic(plan.seed),
-            statistic_scale=plan.style_loss.scale,
-            style_relative=plan.style_loss.relative,
-            step_offset=self.state.steps_done,
         )
 
     def release_last_fit(self) -> None:
