@@ -144,14 +144,17 @@ class StyleTransfer(pl.LightningModule):
         if temporal is not None:  # a video frame: stay near the previous result warped onto this frame
             self.register_buffer("temporal_target", temporal.target.float(), persistent=False)
             self.register_buffer("temporal_mask", temporal.mask.float(), persistent=False)
-        # A refinement scale (working_size): the result, downsampled to the working size, also scored by
-        # that scale's loss (``anchor``: its targets, no range or tv term), so the look formed there stays.
-        self.anchor = anchor
-        self.anchor_weight = anchor_weight if anchor is not None else 0.0
-        if anchor is not None:
-            anchor.image.requires_grad_(False)  # only its targets are used; its image is never optimised
+        self._attach_anchor(anchor, anchor_weight)
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
+
+    def _attach_anchor(self, anchor: StyleTransfer | None, weight: float) -> None:
+        """A refinement scale (working_size): the result, downsampled to the working size, also scored by
+        that scale's loss (``anchor``: its targets, no range or tv term), so the look formed there stays."""
+        self.anchor = anchor
+        self.anchor_weight = weight if anchor is not None else 0.0
+        if anchor is not None:
+            anchor.image.requires_grad_(False)  # only its targets are used; its image is never optimised
 
     def _style_statistic(
         self, statistic: Statistic | None, scale: float, relative: bool, step_offset: int
