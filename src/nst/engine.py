@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,12 +21,13 @@ from nst.checkpoint import RunState, StopFlag
 from nst.console import say
 from nst.convergence import converged
 from nst.devices import claim_gpu
-from nst.errors import Diverged, Interrupted, NSTError, RunStopped, WriteFailed
+from nst.errors import Diverged, Interrupted, WriteFailed
 from nst.images import Sources, save_image, upsample
 from nst.lbfgs import compact
 from nst.module import StyleTransfer, Temporal, step_loader
 from nst.plan import Plan
 from nst.resources import check_memory, current_memory_mb, expected_device
+from nst.stopping import background_write_errors, stopped
 from nst.threads import shared_cpu
 from nst.tiled import TiledScale
 from nst.tiles import tile_shape
@@ -338,54 +337,6 @@ class Run:
         else:
             log_image(self.trainer, self.module, self.state.steps_done)
 
-    def stopped(self, error: NSTError) -> RunStopped:
-        """Keep what can be kept after an early stop and say where it is."""
-        steps, where = self.state.steps_done, self.out_dir
-        if isinstance(error, Interrupted) and self.module is not None:
-            self.finish("interrupted", self.image_now(), signal=str(error))
-            return RunStopped(
-                f"interrupted ({error}) at step {steps}: image and checkpoint saved in {where}; "
-                f"continue with resume={where}",
-                error.exit_code,
-                label="stopped",
-            )
-        if isinstance(error, Diverged) and self.module is not None:
-            self.finish("diverged", self.image_now(self.module.last_finite), error=str(error))
-            return RunStopped(
-                f"diverged: {error} (step {steps}); the last finite image is in {where / 'result.png'}; "
-                "lower optimizer.lr or the loss weights",
-                error.exit_code,
-            )
-        if self.module is not None:
-            try:  # the disk may have room for the image even when the event file failed
-                self.finish("write_failed", self.image_now(), error=str(error))
-            except (OSError, WriteFailed):
-                pass
-        kept = [p.name for p in (where / checkpoint.CHECKPOINT, where / "result.png") if p.is_file()]
-        return RunStopped(
-            f"{error} (step {steps}; kept in {where}: {', '.join(kept) or 'nothing'})", error.exit_code
-        )
-
-
-@contextlib.contextmanager
-def background_write_errors() -> Iterator[list[OSError]]:
-    """TensorBoard writes from a thread: its OSError (disk full) is kept for the one-line report
-    instead of printed as a thread traceback; the main thread fails at its next write."""
-    errors: list[OSError] = []
-    previous = threading.excepthook
-
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if isinstance(args.exc_value, OSError):
-            errors.append(args.exc_value)
-        else:
-            previous(args)
-
-    threading.excepthook = hook
-    try:
-        yield errors
-    finally:
-        threading.excepthook = previous
-
 
 def run(
     plan: Plan,
@@ -417,12 +368,12 @@ def run(
             record.log_hparams(current.logger, current.plan, data)  # precision as it ran
             (out_dir / checkpoint.CHECKPOINT).unlink(missing_ok=True)  # done: the checkpoint is dead weight
         except (Interrupted, Diverged) as error:
-            raise current.stopped(error) from None
+            raise stopped(current, error) from None
         except OSError as error:  # TensorBoard's writer or Lightning hit a full or vanished disk
             where = error.filename or out_dir
             if write_errors:  # the first failure was the event writer's, in its thread
                 error, where = write_errors[0], write_errors[0].filename or out_dir / "tb"
-            raise current.stopped(WriteFailed(where, error)) from None
+            raise stopped(current, WriteFailed(where, error)) from None
         except WriteFailed as error:
-            raise current.stopped(error) from None
+            raise stopped(current, error) from None
     return data
