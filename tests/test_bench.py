@@ -1,5 +1,6 @@
 """The benchmark compares like with like, and `experiments/bench/bench.py` writes a complete report."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,9 +19,11 @@ from baseline import Baseline  # noqa: E402
 from problem import Ours, Problem  # noqa: E402
 
 
-def tiny_problem(preprocessing: str, tmp_path: Path) -> Problem:
+def tiny_problem(preprocessing: str, tmp_path: Path, style_loss: str = "gram") -> Problem:
     overrides = ["backbone=random", f"backbone.preprocessing={preprocessing}", "backbone.precision=fp32"]
-    cfg = compose([*overrides, "content_weight=1.0", "style_weight=1e6"])
+    cfg = compose(
+        [*overrides, f"style_loss={style_loss}", "balance=fixed", "content_weight=1.0", "style_weight=1e6"]
+    )
     generator = torch.Generator().manual_seed(0)
     return Problem(
         plan=make_plan(cfg, tmp_path),
@@ -32,9 +35,14 @@ def tiny_problem(preprocessing: str, tmp_path: Path) -> Problem:
     )
 
 
-@pytest.mark.parametrize("preprocessing", ["imagenet", "caffe"])
-def test_baseline_and_ours_compute_the_same_loss_and_gradient(preprocessing, tmp_path):
-    problem = tiny_problem(preprocessing, tmp_path)
+@pytest.mark.parametrize(
+    ("preprocessing", "style_loss"), [("imagenet", "gram"), ("caffe", "gram"), ("caffe", "gram_relative")]
+)
+def test_baseline_and_ours_compute_the_same_loss_and_gradient(preprocessing, style_loss, tmp_path):
+    """The textbook loop and the engine's path agree, with Gram's loss and with vgg19's default
+    gram_relative (each layer's term over its target Gram's mean square)."""
+    problem = tiny_problem(preprocessing, tmp_path, style_loss)
+    assert problem.style_relative == (style_loss == "gram_relative")
     start = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(1))  # inside [0, 1]
     results = []
     for impl in (Baseline(problem), Baseline(problem, truncate=True, flush_denormal=True), Ours(problem)):
@@ -138,3 +146,18 @@ def test_bench_smoke_writes_json_with_positive_numbers(tmp_path):
         low, high = overhead["overhead_ms_range"][loop]
         assert low <= overhead["overhead_ms_per_step"][loop] <= high
     assert "x faster" in done.stdout and "overhead" in done.stdout
+
+
+def test_the_race_weighs_the_style_as_a_run_does(tmp_path):
+    """balance=auto (vgg19's default, gram_relative x balance_scale): the race's plan carries the
+    style weight the engine's run applies, not the raw one from the backbone's file."""
+    from problem import plan_for
+
+    from nst.engine import Run
+
+    plan = plan_for("vgg19", 64)
+    assert plan.style_loss.relative and plan.balance == "auto"
+    raw = plan_for("vgg19", 64, ["balance=fixed"])
+    assert raw.style_weight == 6.0 and abs(plan.style_weight / raw.style_weight - 1) > 0.1
+    run = Run(dataclasses.replace(raw, balance="auto"), tmp_path / "run", None)
+    assert plan.style_weight == pytest.approx(run.plan.style_weight, rel=1e-6)

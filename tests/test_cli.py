@@ -72,7 +72,7 @@ BAD_INPUTS = {
     "image above the pixel limit": (["max_input_pixels=1000"], "above max_input_pixels=1,000"),
     "pixel limit not a number": (["max_input_pixels=foo"], "max_input_pixels must be an integer, got 'foo'"),
     "negative pixel limit": (["max_input_pixels=-5"], "max_input_pixels must be a non-negative integer"),
-    "image too thin for the layers": (["content=thin.png"], "each edge needs at least 16 px"),
+    "image too thin for the layers": (["content=thin.png"], "each edge needs at least 8 px"),  # relu4_*
     "both null": (["content=null", "style=null"], "both null"),
     "init image without path": (["init=image"], "init.path"),
     "init image missing": (["init=image", "init.path=gone.png"], "image not found"),
@@ -85,12 +85,12 @@ BAD_INPUTS = {
     "conv_14 on vgg16": (["backbone=vgg16_hed", "content_layers=[conv_14]"], "13 conv layers"),
     "layer not a name": (["content_layers=[4]"], "content_layers must be a list of layer names"),
     "empty style layers": (["style_layers=[]"], "style_layers is empty"),
-    "unknown layers preset": (["layers=repor"], "unknown layers 'repor'; valid: gatys, report"),
+    "unknown layers preset": (["layers=repor"], "unknown layers 'repor'; valid: gatys, look, report"),
     "unknown layer group": (["layer_group=conv_99"], "unknown layer_group 'conv_99'"),
     # sizes and steps
     "zero size": (["size=0"], "size must be a positive integer"),
     "size not a number": (["size=big"], "size must be an integer, got 'big'"),
-    "too small for the layers": (["size=8"], "needs at least 16 px"),
+    "too small for the layers": (["size=8"], "needs at least 8 px"),
     "negative steps": (["steps=-5"], "steps must be a positive integer"),
     "fractional steps": (["steps=2.5"], "steps must be an integer, got '2.5'"),
     "scales not below size": (["size=64", "scales=[32,64]"], "scales must increase"),
@@ -238,6 +238,7 @@ BAD_INPUTS = {
     # style statistics (nst.statistics)
     "unknown style statistic": (["style_loss.name=cmd"], "unknown style_loss.name 'cmd'"),
     "zero statistic scale": (["style_loss.scale=0"], "style_loss.scale must be positive"),
+    "zero balance scale": (["style_loss.balance_scale=0"], "style_loss.balance_scale must be positive"),
     "a ridge without w2": (["style_loss.ridge=0.01"], "style_loss.ridge applies to style_loss=w2 only"),
     "relative with another statistic": (
         ["style_loss=mean_std", "style_loss.relative=true"],

@@ -120,7 +120,7 @@ def test_every_setting_has_one_name():
     [
         ("seed=abc", "seed must be an integer, got 'abc'"),
         ("sizee=128", "unknown key 'sizee'"),
-        ("layers=repor", "unknown layers 'repor'; valid: gatys, report"),
+        ("layers=repor", "unknown layers 'repor'; valid: gatys, look, report"),
         ("scales=[32,x]", "scales must be a list of integers, got 'x'"),
         ("progress_bar=maybe", "progress_bar must be true or false, got 'maybe'"),
         ("backbone.pool=avg", "unknown key 'backbone.pool'"),

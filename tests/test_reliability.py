@@ -412,7 +412,13 @@ def test_a_short_run_that_overshoots_returns_its_best_image_not_garbage(tmp_path
     blobs (measured loss 8.6e8 against the photo's 7.3e6). The run returns the best image it evaluated
     (here the photo itself), says so in metrics.json, and completes."""
     result = run_nst(
-        "layers=report", "size=64", "steps=5", "progress_bar=false", "hydra.run.dir=run", cwd=tmp_path
+        "layers=report",
+        "style_loss=gram",
+        "size=64",
+        "steps=5",
+        "progress_bar=false",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())

@@ -28,6 +28,8 @@ class BaselineProblem(Protocol):
     style_layers: list[str]
     content_weight: float
     style_weight: float
+    style_relative: bool  # gram_relative (vgg19's default): each term over its target's mean square
+    style_scale: float  # its calibration against Gram's strength (style_loss.scale; 1 for gram)
     content: torch.Tensor
     style: torch.Tensor
     device: torch.device
@@ -67,13 +69,15 @@ class _ContentLoss(nn.Module):
 
 
 class _StyleLoss(nn.Module):
-    def __init__(self, target_feature: torch.Tensor) -> None:
+    def __init__(self, target_feature: torch.Tensor, relative: bool = False, scale: float = 1.0) -> None:
         super().__init__()
         self.target = _tutorial_gram(target_feature).detach()
+        # gram_relative, written the tutorial's way: the MSE over the target Gram's mean square, x scale
+        self.divisor = self.target.square().mean() / scale if relative else torch.ones(())
         self.loss = torch.zeros(())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.loss = F.mse_loss(_tutorial_gram(x), self.target)
+        self.loss = F.mse_loss(_tutorial_gram(x), self.target) / self.divisor
         return x
 
 
@@ -112,7 +116,7 @@ class Baseline:
                 model.add_module(f"content_loss_{name}", loss)
                 self.content_losses.append(loss)
             if name in p.style_layers:
-                loss = _StyleLoss(nn.Sequential(*prefix)(p.style).detach())
+                loss = _StyleLoss(nn.Sequential(*prefix)(p.style).detach(), p.style_relative, p.style_scale)
                 model.add_module(f"style_loss_{name}", loss)
                 self.style_losses.append(loss)
         if truncate:  # the tutorial's own trim: nothing after the last loss module

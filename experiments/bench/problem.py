@@ -7,6 +7,7 @@ is the engine's code path on that problem; :class:`baseline.Baseline` is the tex
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -15,11 +16,19 @@ from pathlib import Path
 import torch
 from baseline import Baseline  # the sibling baseline.py (bench.py puts this folder on sys.path)
 
-from nst.backbones import PRECISIONS, ConvParams, load_conv_params, random_vgg_params, resolve_precision
+from nst.backbones import (
+    PRECISIONS,
+    ConvParams,
+    build_encoder,
+    load_conv_params,
+    random_vgg_params,
+    resolve_precision,
+)
+from nst.balance import balance_factor
 from nst.config import compose
 from nst.encoder import VGGEncoder
 from nst.errors import NSTError
-from nst.images import load_image, style_edge
+from nst.images import Sources, load_image, style_edge
 from nst.module import StyleTransfer, fast_math
 from nst.plan import BackbonePlan, Plan, make_plan
 
@@ -65,13 +74,34 @@ class Problem:
     def style_weight(self) -> float:
         return self.plan.style_weight
 
+    @property
+    def style_relative(self) -> bool:
+        return self.plan.style_loss.relative
+
+    @property
+    def style_scale(self) -> float:
+        return self.plan.style_loss.scale
+
 
 def plan_for(backbone: str, size: int, overrides: Sequence[str] = ()) -> Plan:
-    """The plan `python -m nst backbone=BACKBONE size=SIZE [overrides]` would run: one source of defaults."""
+    """The plan `python -m nst backbone=BACKBONE size=SIZE [overrides]` would run: one source of
+    defaults, with the style weight as the run applies it (``balance=auto``: x the pair's factor)."""
+    return _plan_for(backbone, size, tuple(overrides))
+
+
+@functools.cache  # a race asks once per contestant and repeat; the factor loads the weights (off the clock)
+def _plan_for(backbone: str, size: int, overrides: tuple[str, ...]) -> Plan:
     args = [f"backbone={backbone}", f"size={size}", *overrides]
     if backbone == "vgg19":
         args.append("backbone.download=false")
-    return make_plan(compose(args), Path(tempfile.gettempdir()))  # nothing is written there
+    plan = make_plan(compose(args), Path(tempfile.gettempdir()))  # nothing is written there
+    backbone_plan = resolve_precision(plan.backbone, torch.device("cpu"))  # as nst.engine.Run: on the CPU
+    try:
+        encoder = build_encoder(backbone_plan, plan.layers)
+    except NSTError:  # vgg19_torchvision without its weights: random ones (conv_params), nothing to weigh
+        return plan
+    factor = balance_factor(replace(plan, backbone=backbone_plan), Sources(plan), encoder)
+    return replace(plan, style_weight=plan.style_weight * factor)
 
 
 def conv_params(backbone: BackbonePlan) -> tuple[ConvParams, str]:
@@ -151,6 +181,9 @@ class Ours:
             tv_weight=0.0,  # the baseline has none
             range_weight=plan.range_weight,
             optimizer=plan.optimizer.factory(),
+            statistic=plan.style_loss.statistic(plan.seed),
+            statistic_scale=plan.style_loss.scale,
+            style_relative=plan.style_loss.relative,
             compile=compile,
             anchor=anchor,  # a refinement scale's (refine_anchor); the judge twin has none
             anchor_weight=plan.anchor,

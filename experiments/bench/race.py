@@ -40,6 +40,7 @@ CONTESTANTS: dict[str, list[str]] = {
     "single_scale": ["working_size=null"],
     # The defaults without the anchor on the refinement scales (what keeping the look costs).
     "unanchored": ["refine_anchor=0"],
+    "anchor_quarter": ["refine_anchor=0.25"],
 }
 DEFAULT_RACE = ("default", "lbfgs_fp32")
 Snapshot = tuple[float, torch.Tensor]  # (seconds on the clock, image)

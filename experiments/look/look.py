@@ -1,10 +1,12 @@
 """`make look`: is a default run clearly stylised, with the subject kept, and the same at every size?
 
 Runs every pair (a photograph x a painting or a photographed texture) at each size with each variant
-(``new``: today's defaults; ``old``: the defaults before the calibrated look, ``style_weight=1
-working_size=null``), each run a ``python -m nst`` subprocess into ``--runs`` (resumable: a finished
-run is not run again), then scores every result with a network the run did not use (``vgg16_hed``
-for ``vgg19`` runs, else ``vgg19``), all at 256 px (a larger result is downsampled first):
+(``new``: today's defaults; ``gram``: the same with Gram's loss on Gatys' layers, the default before
+vgg19's relative look; ``old``: the defaults before the calibrated look, Gram's loss at
+``style_weight=1 working_size=null``), each run a ``python -m nst`` subprocess into ``--runs``
+(resumable: a finished run is not run again, so clear ``--runs`` after the defaults change), then
+scores every result with a network the run did not use (``vgg16_hed`` for ``vgg19`` runs, else
+``vgg19``), all at 256 px (a larger result is downsampled first):
 
 * style ratio: the mean relative Gram distance to the style (relu1_1..relu5_1) over the content
   photo's own (1 = no closer to the style than the photo, 0 = the style's statistics);
@@ -63,7 +65,11 @@ PAIRS = (
     ("skimage:rocket.jpg", "frida_kahlo"),
     ("tubingen", "escher_sphere"),
 )
-VARIANTS = {"new": "", "old": "style_weight=1 working_size=null balance=fixed"}
+VARIANTS = {
+    "new": "",
+    "gram": "style_loss=gram layers=gatys",
+    "old": "style_loss=gram layers=gatys style_weight=1 working_size=null balance=fixed",
+}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ S0 / C0 of the pair the backbone's ``style_weight`` was calibrated on (``backbon
 on that pair nothing changes, and elsewhere the style is weighed against how far the photo is from
 it. Measured once, at the first scale, and kept for every later scale and tile (one trade-off for the
 whole run); ``balance=fixed`` uses the raw weights (the ablations do).
+
+Balanced, every statistic starts at the same multiple of C0, so its ``style_loss.scale`` cancels;
+``style_loss.balance_scale`` multiplies the result instead: how strong the statistic's look is at
+equal start, against Gram's (gram_relative: 0.25, chosen with ``make look``; docs/look.md).
 """
 
 from __future__ import annotations
@@ -45,5 +49,5 @@ def balance_factor(plan: Plan, sources: Sources, encoder: nn.Module) -> float:
         style = float(sum(probe.losses().style.values()))
         energy = sum(float(target.square().mean()) for target in probe.content_targets().values())
     if not (math.isfinite(style) and style > 0 and energy > 0):  # the photo is the style: nothing to weigh
-        return 1.0
-    return reference * energy / style
+        return plan.style_loss.balance_scale
+    return reference * energy / style * plan.style_loss.balance_scale

@@ -46,6 +46,7 @@ class StyleLossConfig:
     ridge: float | None = None  # w2 only: x the style's mean channel variance, added to the diagonals
     redraw_every: int | None = None  # sliced_wasserstein only: steps between direction draws (0: never)
     relative: bool | None = None  # gram only: each layer's error over its target's mean square
+    balance_scale: float = 1.0  # balance=auto: x style_weight (this statistic's look against gram's)
 
 
 @dataclass

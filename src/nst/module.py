@@ -161,8 +161,8 @@ class StyleTransfer(pl.LightningModule):
     ) -> None:
         """style_loss: None (or gram) keeps the Gram code path of nst.losses, bit for bit, and
         ``relative`` (gram_relative) divides each layer's error by its target's mean square; another
-        statistic (nst.statistics) has its targets as buffers style_<layer>__<part>, and its distance
-        times ``scale`` (its calibration against the Gram's strength) per layer."""
+        statistic (nst.statistics) has its targets as buffers style_<layer>__<part>. Each distance is
+        times ``scale`` (its calibration against the Gram's strength; gram's 1 is skipped) per layer."""
         self.statistic = None if statistic is None or statistic.name == "gram" else statistic
         self.statistic_scale = scale
         if relative and self.statistic is not None:
@@ -296,6 +296,8 @@ class StyleTransfer(pl.LightningModule):
             style = masked_style_terms(features, regions, self.style_relative)
         else:
             style = style_terms(features, self.style_targets(), self.style_relative)
+        if self.statistic is None and self.statistic_scale != 1.0:  # gram_relative: x its calibration
+            style = {name: self.statistic_scale * term for name, term in style.items()}
         zero = image.new_zeros(())
         total = self.content_weight * sum(content.values(), zero) + self.style_weight * sum(
             style.values(), zero

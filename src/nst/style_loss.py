@@ -20,6 +20,7 @@ class StyleLossPlan:
     ridge: float = 1e-3  # w2: a = ridge tr(Sigma_s) / C added to both covariances' diagonals
     redraw_every: int = 0  # sliced_wasserstein: optimiser steps between direction draws; 0 = never
     relative: bool = False  # gram: each layer's error over its target's mean square (gram_relative)
+    balance_scale: float = 1.0  # balance=auto: x style_weight (nst.balance; gram_relative: 0.25)
 
     def statistic(self, seed: int):  # -> nst.statistics.Statistic (imports torch)
         from nst.statistics import make_statistic
@@ -46,9 +47,19 @@ def style_loss_plan(node: DictConfig, balance: str, backbone) -> StyleLossPlan:
     redraw = node.get("redraw_every")
     redraw = 0 if redraw is None else non_negative_int(redraw, "style_loss.redraw_every", "never")
     relative = bool(node.get("relative") or False)
+    balance_scale = non_negative(node.get("balance_scale", 1.0), "style_loss.balance_scale")
+    if balance_scale == 0:
+        raise NSTError("style_loss.balance_scale must be positive (strength=0 switches the style off)")
     if relative and balance == "auto" and backbone.balance_reference is None:
         raise NSTError(
             f"style_loss=gram_relative has no calibrated weight on backbone={backbone.name} (no "
             "backbone.balance_reference): use balance=fixed with a raw style_weight (vgg19 paints at 1e5-1e6)"
         )
-    return StyleLossPlan(name=name, scale=scale, ridge=ridge, redraw_every=redraw, relative=relative)
+    return StyleLossPlan(
+        name=name,
+        scale=scale,
+        ridge=ridge,
+        redraw_every=redraw,
+        relative=relative,
+        balance_scale=balance_scale,
+    )
