@@ -76,6 +76,22 @@ def test_a_saved_config_from_before_checkpoint_history_resumes_with_its_default(
     assert validated(older).checkpoint_history == _compose([]).checkpoint_history == 5
 
 
+def test_an_ablation_job_saved_before_the_anchor_and_balance_scale_is_not_a_different_run():
+    """make ablations resumes sweeps whose finished jobs were saved before refine_anchor and
+    style_loss.balance_scale existed: those keys' absence is what the jobs ran with (unanchored,
+    no balance scale), so today's pinned study config is no difference and a resume reads 0."""
+    from nst.config import validated
+    from nst.rundir import differing
+
+    new = OmegaConf.to_container(_compose(["ablation=init"]), resolve=True)
+    assert new["refine_anchor"] == 0.0 and new["style_loss"]["balance_scale"] == 1.0
+    old = OmegaConf.to_container(_compose(["ablation=init"]), resolve=True)
+    del old["refine_anchor"], old["style_loss"]["balance_scale"]
+    assert differing(old, new) == []
+    assert differing(old, OmegaConf.to_container(_compose(["refine_anchor=1"]), resolve=True)) != []
+    assert validated(OmegaConf.to_yaml(OmegaConf.create(old))).refine_anchor == 0.0
+
+
 def test_a_key_added_since_a_run_keeps_old_runs_valid_and_new_values_apart():
     """video.temporal_frames was added after runs (and sweeps' finished jobs) saved their config, and its
     default has changed since ([1] -> [1, 2, 4]): an old config resumes with [1], the frame before, as

@@ -28,10 +28,16 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 # checkpoint_history: only what checkpoints keep; video: only a video run reads it; stop: its default
 # (no rule) is how every earlier run ran; video.temporal_frames: [1], the frame before, as every
 # earlier video ran.
-ADDED_SINCE = ("checkpoint_history", "video", "stop", "video.temporal_frames")
-# Keys of ADDED_SINCE whose default has changed since: the value the runs saved without them ran with.
-# video.temporal_frames became [1, 2, 4] (long-term terms, measured in the README's Video section).
-FORMER_DEFAULTS: dict[str, Any] = {"video.temporal_frames": [1]}
+ADDED_SINCE = ("checkpoint_history", "video", "stop", "video.temporal_frames", "refine_anchor")
+# Keys whose default has changed since they were added, or that runs saved without them ran as:
+# the value those runs had. video.temporal_frames became [1, 2, 4] (long-term terms, README: Video);
+# refine_anchor: runs before it were unanchored; style_loss.balance_scale (a schema default, no
+# config.yaml entry): runs before it were balanced without one.
+FORMER_DEFAULTS: dict[str, Any] = {
+    "video.temporal_frames": [1],
+    "refine_anchor": 0.0,
+    "style_loss.balance_scale": 1.0,
+}
 
 
 @cache
