@@ -4,7 +4,8 @@ Runs every pair (a photograph x a painting or a photographed texture) at each si
 (``new``: today's defaults; ``gram``: the same with Gram's loss on Gatys' layers, the default before
 vgg19's relative look; ``old``: the defaults before the calibrated look, Gram's loss at
 ``style_weight=1 working_size=null``), each run a ``python -m nst`` subprocess into ``--runs``
-(resumable: a finished run is not run again, so clear ``--runs`` after the defaults change), then
+(resumable: a finished run is not run again; one made with other settings than today's command for it,
+e.g. before a defaults change, stops the script with the keys that differ), then
 scores every result with a network the run did not use (``vgg16_hed`` for ``vgg19`` runs, else
 ``vgg19``), all at 256 px (a larger result is downsampled first):
 
@@ -48,8 +49,9 @@ from nst import assets
 from nst.backbones import build_encoder
 from nst.config import compose
 from nst.images import read_image, resize_longest, style_edge, to_tensor
-from nst.plan import backbone_plan
+from nst.plan import backbone_plan, make_plan
 from nst.quality import LOOK_CONTENT_LAYER, LOOK_STYLE_LAYERS, content_similarity, style_ratio
+from nst.rundir import settings_differ
 
 SCORE_SIZE = 256
 TARGET_STYLE, TARGET_CONTENT, TARGET_DRIFT = 0.40, 0.60, 0.10
@@ -85,6 +87,15 @@ class Job:
     def folder(self, runs: Path) -> Path:
         return runs / str(self.size) / self.variant / self.name()
 
+    def maker(self, runs: Path) -> Job | None:
+        """The job whose run made :meth:`result`: this one, or the larger run it is a scale of."""
+        result = self.result(runs)
+        if result is None:
+            return None
+        if result.name == "result.png":
+            return self
+        return Job(self.pair, int(result.parent.parent.parent.parent.name), self.variant)
+
     def result(self, runs: Path) -> Path | None:
         """The run's result.png, or a larger run's image at this size (``scales/<size>px.png``: the
         same steps at the same scales, so the same picture) when that run formed its look here."""
@@ -110,15 +121,36 @@ def image_path(name: str, cache: Path) -> Path:
     return target
 
 
+def overrides(job: Job, cache: Path, extra: list[str]) -> list[str]:
+    """The job's ``python -m nst`` arguments (without its folder)."""
+    content, style = (image_path(p, cache) for p in PAIRS[job.pair])
+    command = [f"content='{content}'", f"style='{style}'", f"size={job.size}"]
+    return command + VARIANTS[job.variant].split() + extra + ["progress_bar=false", "image_every=0"]
+
+
+def check_settings(job: Job, runs: Path, cache: Path, extra: list[str]) -> None:
+    """Stop (one line) when the run that made the job's result was made with other settings than
+    today's command for it: after a defaults change, an old ``new`` run is not today's default."""
+    maker = job.maker(runs)
+    if maker is None:
+        return
+    folder = maker.folder(runs)
+    config = make_plan(compose(overrides(maker, cache, extra)), folder).config
+    changed = settings_differ(folder, config)
+    if changed:
+        sys.exit(
+            f"look.py: {folder} was made with other settings than `{maker.variant}` gives today "
+            f"({', '.join(changed[:5])}): move it away, or give another --runs"
+        )
+
+
 def run(job: Job, runs: Path, cache: Path, threads: int, extra: list[str]) -> Path:
-    """The job's result (run now unless its folder already holds one)."""
+    """The job's result (run now unless its folder, or a larger run's, already holds one)."""
     folder = job.folder(runs)
     if job.result(runs) is not None:
+        check_settings(job, runs, cache, extra)
         return folder
-    content, style = (image_path(p, cache) for p in PAIRS[job.pair])
-    overrides = VARIANTS[job.variant].split() + extra
-    command = [sys.executable, "-m", "nst", f"content='{content}'", f"style='{style}'", f"size={job.size}"]
-    command += [*overrides, "progress_bar=false", "image_every=0", "checkpoint_every=0"]
+    command = [sys.executable, "-m", "nst", *overrides(job, cache, extra), "checkpoint_every=0"]
     command += [f"hydra.run.dir='{folder}'"]
     print(f"run {job.size} px {job.variant:>5} {job.name()}", flush=True)
     env = os.environ | {"OMP_NUM_THREADS": str(threads)}
@@ -259,6 +291,7 @@ def main() -> None:
         result = job.result(args.runs)
         if result is None:
             continue
+        check_settings(job, args.runs, cache, args.args.split())
         own = result.parent == job.folder(args.runs)
         metrics = json.loads(((result.parent if own else result.parent.parent) / "metrics.json").read_text())
         content, style = (image_path(p, cache) for p in PAIRS[job.pair])
