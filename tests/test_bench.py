@@ -19,10 +19,19 @@ from baseline import Baseline  # noqa: E402
 from problem import Ours, Problem  # noqa: E402
 
 
-def tiny_problem(preprocessing: str, tmp_path: Path, style_loss: str = "gram") -> Problem:
+def tiny_problem(
+    preprocessing: str, tmp_path: Path, style_loss: str = "gram", extra: tuple[str, ...] = ()
+) -> Problem:
     overrides = ["backbone=random", f"backbone.preprocessing={preprocessing}", "backbone.precision=fp32"]
     cfg = compose(
-        [*overrides, f"style_loss={style_loss}", "balance=fixed", "content_weight=1.0", "style_weight=1e6"]
+        [
+            *overrides,
+            f"style_loss={style_loss}",
+            "balance=fixed",
+            "content_weight=1.0",
+            "style_weight=1e6",
+            *extra,
+        ]
     )
     generator = torch.Generator().manual_seed(0)
     return Problem(
@@ -81,6 +90,42 @@ def test_the_race_judges_everyone_by_the_textbook_objective(tmp_path):
     textbook = Baseline(problem)
     textbook.image.data.copy_(image)
     assert race.judge(problem)(image) == pytest.approx(textbook.evaluate().item(), rel=1e-4)
+
+
+def test_the_look_race_gives_the_textbook_the_products_own_problem(tmp_path, monkeypatch):
+    """--race-look: above the working size the textbook loop runs the plan's scales, and its last
+    scale's loss has the working size's anchor, the loss the engine's last scale optimises; the judge
+    reads that same loss. Without it, both are the one-scale loss at the race's size."""
+    import race
+    from problem import at_size
+
+    problem = tiny_problem("caffe", tmp_path, extra=("size=96", "working_size=48", "steps=5"))
+    plan = problem.plan
+    assert plan.sizes == (48, 96) and plan.anchor == 1.0
+    image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(3))
+    values = {}
+    for name, anchor in (("single", None), ("look", (Baseline(at_size(problem, 48)), plan.anchor))):
+        textbook = Baseline(problem, anchor=anchor)
+        textbook.image.data.copy_(image)
+        values[name] = textbook.evaluate().item()
+        assert race.judge(problem, look=name == "look")(image) == pytest.approx(values[name], rel=1e-4)
+    print("textbook loss, one scale and with the anchor:", values)
+    assert values["look"] > 2 * values["single"]  # the anchor's term (measured 70x: a noise image)
+
+    shapes = []  # (the image's shape, anchored) at each evaluation
+
+    class Counted(Baseline):
+        def evaluate(self):
+            shapes.append((tuple(self.image.shape[-2:]), self.anchor is not None))
+            return super().evaluate()
+
+    monkeypatch.setattr(race, "Baseline", Counted)
+    snapshots, _ = race.run_textbook(problem, 3, look=True)
+    working = tuple(at_size(problem, 48).content.shape[-2:])
+    assert shapes == [(working, False)] * 5 + [((40, 48), True)] * 3 and len(snapshots) == 3
+    shapes.clear()
+    race.run_textbook(problem, 3)
+    assert shapes == [((40, 48), False)] * 3
 
 
 def test_a_coarse_scale_of_the_race_reloads_the_images_not_the_weights(tmp_path):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nst.encoder import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
+from nst.images import downsample
 from nst.vgg import layer_names
 
 
@@ -85,9 +86,16 @@ class Baseline:
     """The PyTorch tutorial's model: ``features`` walked module by module, loss modules inserted."""
 
     def __init__(
-        self, problem: BaselineProblem, truncate: bool = False, flush_denormal: bool = False
+        self,
+        problem: BaselineProblem,
+        truncate: bool = False,
+        flush_denormal: bool = False,
+        anchor: tuple[Baseline, float] | None = None,
     ) -> None:
+        """``anchor``: (the working size's textbook model, refine_anchor's weight) on a refinement scale
+        of the look's race: the image, downsampled to that size as the engine does, scored by it."""
         p = problem
+        self.anchor = anchor
         self.flush_denormal = (
             flush_denormal  # the textbook leaves x86 denormals on (slow); like-for-like flushes
         )
@@ -136,12 +144,19 @@ class Baseline:
         return self.loss_backward()
 
     def loss_backward(self) -> torch.Tensor:
-        self.model(self.image)
-        style_score = sum(sl.loss for sl in self.style_losses)
-        content_score = sum(cl.loss for cl in self.content_losses)
-        loss = self.style_weight * style_score + self.content_weight * content_score
+        loss = self.loss(self.image)
+        if self.anchor is not None:
+            model, weight = self.anchor
+            loss = loss + weight * model.loss(downsample(self.image, tuple(model.image.shape[-2:])))
         loss.backward()
         return loss
+
+    def loss(self, image: torch.Tensor) -> torch.Tensor:
+        """The weighted content and style terms of ``image``."""
+        self.model(image)
+        style_score = sum(sl.loss for sl in self.style_losses)
+        content_score = sum(cl.loss for cl in self.content_losses)
+        return self.style_weight * style_score + self.content_weight * content_score
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.LBFGS([self.image])  # defaults: max_iter=20, no line search

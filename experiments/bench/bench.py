@@ -15,6 +15,7 @@ the problem that ``python -m nst backbone=NAME size=SIZE`` plans (``problem.py``
 
     python experiments/bench/bench.py --sizes 128,256 --backbones vgg16_hed --repeats 3 --out bench/quick.json
     python experiments/bench/bench.py --race-sizes 256 --race-with lbfgs_bf16 --sizes ''  # race only
+    python experiments/bench/bench.py --race-sizes 512 --race-look --sizes ''  # the look's own problem
     python experiments/bench/bench.py --scaling --sizes 128,256,512,1024   # time and memory against pixels
 """
 
@@ -354,6 +355,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--race-evals", type=int, default=100, help="the textbook loop's evaluations (N)")
     parser.add_argument("--race-repeats", type=int, default=3, help="race repeats per size (medians)")
     parser.add_argument(
+        "--race-look",
+        action="store_true",
+        help="above the working size, the textbook solves the product's problem (its scales and anchor)",
+    )
+    parser.add_argument(
         "--race-with",
         default=",".join(race.DEFAULT_RACE),
         help=f"contestants besides the textbook, of {tuple(race.CONTESTANTS)}",
@@ -412,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.race_sizes:
         print(f"bench: time to quality at {size} px ...", file=sys.stderr, flush=True)
         settings = (args.race_evals, args.race_repeats, args.race_with)
-        races.append(race.race(args.race_backbone, size, *settings, device))
+        races.append(race.race(args.race_backbone, size, *settings, device, look=args.race_look))
         print(race.table(races[-1:]), file=sys.stderr, flush=True)
     loop = None
     if args.overhead:
