@@ -63,16 +63,30 @@ def test_only_a_run_refining_its_working_size_look_is_anchored(tmp_path, overrid
 
 
 @pytest.mark.slow
-def test_an_anchored_refinement_keeps_the_working_size_look(tmp_path):
-    """golden_gate x the_scream formed at 64 px and refined to 256 px (two scales), with and without the
-    anchor, each result then scored by the 64 px loss (the anchor's) downsampled to 64 px: without the
-    anchor it scores 1.56x worse than the 64 px look, with it 0.83x (measured; the anchor goes on
-    lowering the look's own loss while the larger scales add detail)."""
+@pytest.mark.parametrize(
+    "tiles, worst_anchored, least_unanchored",
+    [
+        # measured (vgg19's relative look): unanchored 1.41x, anchored 0.97x
+        ([], 1.1, 1.25),
+        # 256 px in 128 px tiles, each anchored by the whole canvas with it in. Measured: unanchored
+        # 1.68x, anchored 1.05x (a first version scored each tile's 32 px region alone: 2.11x)
+        (["tile=128", "tile_overlap=32"], 1.2, 1.4),
+    ],
+    ids=["whole", "tiles"],
+)
+def test_an_anchored_refinement_keeps_the_working_size_look(
+    tmp_path, tiles, worst_anchored, least_unanchored
+):
+    """golden_gate x the_scream formed at 64 px and refined to 256 px (two scales, the last whole or
+    tile by tile), with and without the anchor, each result then scored by the 64 px loss (the
+    anchor's) downsampled to 64 px, against the 64 px look's own: without the anchor the larger scales
+    move away from the look; with it the anchor goes on lowering the look's own loss while they add
+    detail."""
     from nst.engine import Run, run
 
     common = [
         "progress_bar=false", "content=golden_gate", "style=the_scream", "size=256", "working_size=64",
-        "steps=30", "refine_steps=20", "image_every=0", "checkpoint_every=0",
+        "steps=30", "refine_steps=20", "image_every=0", "checkpoint_every=0", *tiles,
     ]  # fmt: skip
     judge_run = Run(plan(*common, out_dir=tmp_path / "judge"), tmp_path / "judge", None)
     judge_run.state.scale_index = 1  # a refinement scale: its anchor is the 64 px loss
@@ -83,10 +97,14 @@ def test_an_anchored_refinement_keeps_the_working_size_look(tmp_path):
         metrics = run(plan(*common, f"refine_anchor={weight}", out_dir=out), out)
         assert metrics["status"] == "completed" and metrics["scales"] == [64, 128, 256]
         assert ("anchor" in metrics["loss"]) == bool(weight)
+        if tiles:
+            assert metrics["tiled_scales"] == [256] and metrics["tiles"] > 1
         look = to_tensor(Image.open(out / "scales" / "64px.png").convert("RGB"))
         result = to_tensor(Image.open(out / "result.png").convert("RGB"))
         with torch.no_grad():
             before = working_loss.losses(look).total
             after = working_loss.losses(downsample(result, tuple(look.shape[-2:]))).total
         ratios[weight] = float(after / before)
-    assert ratios[1] < 1.0 and ratios[0] > 1.25, ratios
+    print("working-size loss after / before, unanchored and anchored:", ratios)
+    assert ratios[1] < worst_anchored and ratios[0] > least_unanchored, ratios
+    assert ratios[0] > 1.3 * ratios[1], ratios  # measured 1.45x whole, 1.61x in tiles

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from nst.engine import run
 from nst.images import load_image, to_tensor
 from nst.losses import gram_matrix
 from nst.module import StyleTransfer
-from nst.tiled import feather, tiled_grams
+from nst.tiled import TiledScale, blend, feather, tiled_grams
 from nst.tiles import grid, starts
 
 RUN = ("progress_bar=false", "backbone=vgg16_hed", "size=128", "steps=30", "image_every=0", "log_every=0")
@@ -44,6 +45,23 @@ def test_the_blend_ramps_only_over_borders_shared_with_earlier_tiles():
     assert torch.all(first == 1)
     assert inner[0, 0, 0, 0] < 0.01 and inner[0, 0, -1, -1] == 1 and inner[0, 0, 40, 20] == 1
     assert torch.all(inner[0, 0, 40, 1:16] > inner[0, 0, 40, :15])  # rising across the shared columns
+
+
+def test_a_tiles_anchor_sees_the_whole_canvas_with_the_tile_blended_in():
+    """refine_anchor on a tiled scale: the working size's loss scores the canvas with the tile in it,
+    blended as the finished tile will be, and its gradient reaches the tile through the blend only."""
+    generator = torch.Generator().manual_seed(0)
+    canvas = torch.rand(1, 3, 96, 160, generator=generator)
+    before = canvas.clone()
+    box = grid((96, 160), 64, 16)[4]  # shares its top rows and left columns with earlier tiles
+    tile = torch.rand(1, 3, box.height, box.width, generator=generator).requires_grad_(True)
+    scale = SimpleNamespace(run=SimpleNamespace(state=SimpleNamespace(image=canvas)))
+    whole = TiledScale.placed(scale, box, torch.device("cpu"))(tile)
+    expected = canvas.clone()
+    blend(expected, tile.detach(), box)  # what the canvas holds once the tile is done
+    assert torch.allclose(whole, expected, atol=1e-6) and torch.equal(canvas, before)
+    whole.sum().backward()
+    assert torch.allclose(tile.grad, feather(box).expand_as(tile))  # d(sum)/d(tile) = the blend weights
 
 
 def test_gram_matrices_in_pieces_match_the_whole_image(tiny_encoder):

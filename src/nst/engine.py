@@ -173,9 +173,11 @@ class Run:
         style_targets: dict[str, torch.Tensor] | None = None,
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
         anchor: StyleTransfer | None = None,
+        anchor_view: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        anchor_weight: float | None = None,
     ) -> StyleTransfer:
         """The plan's StyleTransfer on ``device`` (whole image or one tile), with the saved history and,
-        resuming a fit, its best image so far."""
+        resuming a fit, its best image so far. ``anchor_weight``: refine_anchor's unless given."""
         plan = self.plan
         module = StyleTransfer(
             **self._targets(device, content, styles, masks),
@@ -188,7 +190,8 @@ class Run:
             present=present,
             temporal=self.frame.temporal if self.frame is not None else None,
             anchor=anchor,
-            anchor_weight=plan.anchor,
+            anchor_weight=plan.anchor if anchor_weight is None else anchor_weight,
+            anchor_view=anchor_view,
         )
         best, best_loss = self.state.best_image, self.state.best_loss
         if best is not None and best_loss is not None and best.shape == module.best.shape:

@@ -114,6 +114,7 @@ class StyleTransfer(pl.LightningModule):
         temporal: Temporal | None = None,
         anchor: StyleTransfer | None = None,
         anchor_weight: float = 0.0,
+        anchor_view: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self._style_statistic(statistic, statistic_scale, style_relative, step_offset)
@@ -144,15 +145,22 @@ class StyleTransfer(pl.LightningModule):
         if temporal is not None:  # a video frame: stay near the previous result warped onto this frame
             self.register_buffer("temporal_target", temporal.target.float(), persistent=False)
             self.register_buffer("temporal_mask", temporal.mask.float(), persistent=False)
-        self._attach_anchor(anchor, anchor_weight)
+        self._attach_anchor(anchor, anchor_weight, anchor_view)
         if compile:  # after the targets: their (other-sized) images would force a second compilation
             self.encoder = torch.compile(encoder)
 
-    def _attach_anchor(self, anchor: StyleTransfer | None, weight: float) -> None:
+    def _attach_anchor(
+        self,
+        anchor: StyleTransfer | None,
+        weight: float,
+        view: Callable[[torch.Tensor], torch.Tensor] | None,
+    ) -> None:
         """A refinement scale (working_size): the result, downsampled to the working size, also scored by
-        that scale's loss (``anchor``: its targets, no range or tv term), so the look formed there stays."""
+        that scale's loss (``anchor``: its targets, no range or tv term), so the look formed there stays.
+        ``view``: the whole picture the anchor scores, given the image (a tile's: the canvas with it)."""
         self.anchor = anchor
         self.anchor_weight = weight if anchor is not None else 0.0
+        self.anchor_view = view
         if anchor is not None:
             anchor.image.requires_grad_(False)  # only its targets are used; its image is never optimised
 
@@ -314,7 +322,8 @@ class StyleTransfer(pl.LightningModule):
             extra["temporal"] = per_frame.sum()  # one frame (the default): the mean, as before
             total = total + self.temporal_weight * extra["temporal"]
         if self.anchor is not None and self.anchor_weight:
-            small = downsample(image, tuple(self.anchor.image.shape[-2:]))
+            seen = image if self.anchor_view is None else self.anchor_view(image)
+            small = downsample(seen, tuple(self.anchor.image.shape[-2:]))
             extra["anchor"] = self.anchor.losses(small).total
             total = total + self.anchor_weight * extra["anchor"]
         return LossTerms(total, content, style, extra)

@@ -8,6 +8,8 @@ for the whole image, so every tile is pulled to the global statistics rather tha
 result goes back into the canvas blended by a linear ramp over the shared border.
 Differs from Gatys et al.: they optimise the whole image at once; the loss of one tile is not the
 loss of the image, but the Gram targets are, so style statistics agree across tiles.
+With ``refine_anchor``, a tile is anchored as a whole scale is: the canvas with the tile in it,
+downsampled to the working size, scored by the working size's loss (the whole picture's, exactly).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class TilingRun(Protocol):
 
     def fit_converged(self) -> bool: ...
 
+    def anchor(self, device: torch.device) -> StyleTransfer | None: ...
+
     def build_module(
         self,
         device: torch.device,
@@ -72,6 +76,9 @@ class TilingRun(Protocol):
         masks: list[torch.Tensor] | None = None,
         style_targets: dict[str, torch.Tensor] | None = None,
         present: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        anchor: StyleTransfer | None = None,
+        anchor_view: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        anchor_weight: float | None = None,
     ) -> StyleTransfer: ...
 
     def fit_module(
@@ -263,7 +270,18 @@ class TiledScale:
         run.trainer = trainer = make_trainer(plan, run.logger, callbacks, run.out_dir)
         content = None if self.content is None else self.content[..., rows, columns]
         device = trainer.strategy.root_device
-        run.module = module = run.build_module(device, start, content, style_targets=self.targets)
+        anchor = run.anchor(device)  # the working size's loss of the whole picture (refine_anchor)
+        run.module = module = run.build_module(
+            device,
+            start,
+            content,
+            style_targets=self.targets,
+            anchor=anchor,
+            anchor_view=None if anchor is None else self.placed(box, device),
+            # A tile's own terms are means over the tile, the anchor's over the whole picture: per
+            # pixel, the anchor weighs as on an untiled scale when scaled by the area ratio.
+            anchor_weight=plan.anchor * state.image[0, 0].numel() / (box.height * box.width),
+        )
         free = (feather(box) >= 0.5).to(module.image.dtype).to(device)
         # The outer half of the border shared with finished tiles stays as they left it: the tile's
         # own pixels grow against that fixed context (a zero gradient there is exact for L-BFGS).
@@ -282,6 +300,20 @@ class TiledScale:
             checkpoint.save(
                 run.out_dir / checkpoint.CHECKPOINT, replace(state, wall_seconds=run.wall_seconds())
             )
+
+    def placed(self, box: Box, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The tile in progress -> the whole canvas with it blended in as :func:`blend` will, without
+        the clamp, differentiably (the tile's anchor sees the whole picture)."""
+        canvas = self.run.state.image.to(device)
+        weights = feather(box).to(device)
+        rows, columns = box.slices()
+
+        def view(tile: torch.Tensor) -> torch.Tensor:
+            whole = canvas.clone()
+            whole[..., rows, columns] = canvas[..., rows, columns] * (1 - weights) + weights * tile
+            return whole
+
+        return view
 
     def canvas_with(self, tile: torch.Tensor) -> torch.Tensor:
         """The canvas with the tile in progress blended in (what an interrupted run saves)."""
