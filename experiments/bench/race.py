@@ -34,6 +34,9 @@ import torch.nn.functional as F
 from baseline import Baseline
 from problem import Ours, Problem, at_size, make_problem, plan_for
 
+from nst.module import StyleTransfer
+from nst.plan import Plan
+
 # The product's defaults first; the others are what they were chosen against (docs/speed.md).
 CONTESTANTS: dict[str, list[str]] = {
     "default": [],
@@ -74,8 +77,7 @@ def run_textbook(problem: Problem, evaluations: int, look: bool = False) -> tupl
         if working is None:  # its model scores the working size's loss (its image is not used)
             working = impl
         if image is not None:
-            start = F.interpolate(image, size=impl.image.shape[-2:], mode="bicubic", align_corners=False)
-            impl.image.data.copy_(start.clamp(0, 1))
+            impl.image.data.copy_(_upsampled(image, impl.image))
         optimizer, done = impl.optimizer(), [0]
 
         def closure(impl: Baseline = impl, done: list[int] = done, count: int = count, last: bool = last):
@@ -96,6 +98,17 @@ def run_textbook(problem: Problem, evaluations: int, look: bool = False) -> tupl
             pass
         image = impl.image.detach().clamp(0, 1)
     return snapshots, snapshots[-1][0]
+
+
+def _upsampled(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The previous scale's result as the next scale's start: bicubic to ``like``'s size, in [0, 1]."""
+    return F.interpolate(image, size=like.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _working_loss(working: Problem, plan: Plan) -> StyleTransfer:
+    """refine_anchor's loss: ``plan``'s working size (its first scale; ``working`` holds the images
+    at that size), without the range wall."""
+    return Ours(replace(working, plan=replace(plan, sizes=plan.sizes[:1], range_weight=0.0))).module
 
 
 class _Done(Exception):
@@ -139,10 +152,9 @@ def run_engine(problem: Problem, overrides: list[str], budget: float) -> list[Sn
         scaled = problem if size == plan.size else at_size(problem, size)
         impl = Ours(replace(scaled, plan=replace(plan, sizes=(size,), steps=(steps,))), anchor=anchor)
         if plan.anchor and anchor is None and len(plan.sizes) > 1:  # the working size's loss, no range wall
-            anchor = Ours(replace(scaled, plan=replace(plan, sizes=(size,), range_weight=0.0))).module
+            anchor = _working_loss(scaled, plan)
         if image is not None:
-            start = F.interpolate(image, size=impl.image.shape[-2:], mode="bicubic", align_corners=False)
-            impl.image.data.copy_(start.clamp(0, 1))
+            impl.image.data.copy_(_upsampled(image, impl.image))
         optimizer = impl.optimizer()
         last = size == plan.size
         for _ in range(steps if not last else 10**9):
@@ -172,8 +184,7 @@ def judge(problem: Problem, look: bool = False) -> Callable[[torch.Tensor], floa
     fp32 = replace(plan, backbone=replace(plan.backbone, precision="fp32"))
     anchor = None
     if look and plan.anchor and len(plan.sizes) > 1:
-        working = replace(fp32, sizes=plan.sizes[:1], range_weight=0.0)
-        anchor = Ours(replace(at_size(problem, plan.sizes[0]), plan=working)).module
+        anchor = _working_loss(at_size(problem, plan.sizes[0]), fp32)
     module = Ours(replace(problem, plan=fp32), anchor=anchor).module
 
     def loss(image: torch.Tensor) -> float:

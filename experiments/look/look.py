@@ -291,7 +291,8 @@ def main() -> None:
         result = job.result(args.runs)
         if result is None:
             continue
-        check_settings(job, args.runs, cache, args.args.split())
+        if args.score_only:  # a run now checked what it reused before it ran (run())
+            check_settings(job, args.runs, cache, args.args.split())
         own = result.parent == job.folder(args.runs)
         metrics = json.loads(((result.parent if own else result.parent.parent) / "metrics.json").read_text())
         content, style = (image_path(p, cache) for p in PAIRS[job.pair])
