@@ -40,11 +40,18 @@ def gram_distances(encoder: nn.Module, image: torch.Tensor, reference: torch.Ten
     statistics; the images may differ in size because Gram matrices are normalised by C*H*W.
     """
     features, targets = encoder(image), encoder(reference)
-    distances = {}
-    for name in encoder.layers:
-        gram, target = gram_matrix(features[name]), gram_matrix(targets[name])
-        distances[name] = float(torch.linalg.norm(gram - target) / torch.linalg.norm(target))
-    return distances
+    grams = {name: gram_matrix(targets[name]) for name in encoder.layers}
+    return {name: float(distance) for name, distance in relative_gram_distances(features, grams).items()}
+
+
+def relative_gram_distances(
+    features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Differentiable: per layer of ``target_grams``, ||G(features) - G_target|| / ||G_target||."""
+    return {
+        name: torch.linalg.norm(gram_matrix(features[name]) - target) / torch.linalg.norm(target)
+        for name, target in target_grams.items()
+    }
 
 
 def mean_gram_distance(distances: dict[str, float], layers: Sequence[str] | None = None) -> float:
