@@ -170,20 +170,13 @@ class Ours:
             dtype=dtype,
         ).to(p.device)
         self.module = StyleTransfer(
+            **plan.loss_arguments(),
             encoder=encoder,
             init_image=p.content,
             content_image=p.content,
             style_image=p.style,
-            content_layers=list(plan.content_layers),
-            style_layers=list(plan.style_layers),
-            content_weight=plan.content_weight,
-            style_weight=plan.style_weight,
             tv_weight=0.0,  # the baseline has none
             range_weight=plan.range_weight,
-            optimizer=plan.optimizer.factory(),
-            statistic=plan.style_loss.statistic(plan.seed),
-            statistic_scale=plan.style_loss.scale,
-            style_relative=plan.style_loss.relative,
             compile=compile,
             anchor=anchor,  # a refinement scale's (refine_anchor); the judge twin has none
             anchor_weight=plan.anchor,

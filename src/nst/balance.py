@@ -38,13 +38,17 @@ def balance_factor(plan: Plan, sources: Sources, encoder: nn.Module) -> float:
     size = plan.sizes[0]
     content, styles = sources.at(size)
     assert content is not None
+    unweighted = dict(content_weight=1.0, style_weight=1.0, optimizer=lambda params: None)
     probe = StyleTransfer(
-        encoder, content, content, styles, list(plan.content_layers), list(plan.style_layers),
-        content_weight=1.0, style_weight=1.0, tv_weight=0.0, range_weight=0.0, optimizer=lambda params: None,
-        style_blend=plan.style_blend, style_masks=sources.masks_at(size),
-        statistic=plan.style_loss.statistic(plan.seed), statistic_scale=plan.style_loss.scale,
-        style_relative=plan.style_loss.relative,
-    )  # fmt: skip
+        **plan.loss_arguments() | unweighted,
+        encoder=encoder,
+        init_image=content,
+        content_image=content,
+        style_image=styles,
+        style_masks=sources.masks_at(size),
+        tv_weight=0.0,
+        range_weight=0.0,
+    )
     with torch.no_grad():
         style = float(sum(probe.losses().style.values()))
         energy = sum(float(target.square().mean()) for target in probe.content_targets().values())

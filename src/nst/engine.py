@@ -145,21 +145,11 @@ class Run:
         masks: list[torch.Tensor] | None,
     ) -> dict[str, Any]:
         """The StyleTransfer arguments every fit of the plan shares: encoder, images, layers, weights."""
-        plan = self.plan
-        return dict(
+        return self.plan.loss_arguments() | dict(
             encoder=self.encoder.to(device),
             content_image=None if content is None else content.to(device),
             style_image=[style.to(device) for style in styles or []] or None,
-            style_blend=plan.style_blend,
             style_masks=None if masks is None else [mask.to(device) for mask in masks],
-            content_layers=list(plan.content_layers),
-            style_layers=list(plan.style_layers),
-            content_weight=plan.content_weight,
-            style_weight=plan.style_weight,
-            optimizer=plan.optimizer.factory(),
-            statistic=plan.style_loss.statistic(plan.seed),
-            statistic_scale=plan.style_loss.scale,
-            style_relative=plan.style_loss.relative,
             step_offset=self.state.steps_done,
         )
 

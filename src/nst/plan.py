@@ -108,6 +108,21 @@ class Plan:
     video: VideoPlan | None = None  # content=clip.mp4 (nst.video)
     anchor: float = 0.0  # refine_anchor where the look is formed at working_size (sizes[0]), else 0
 
+    def loss_arguments(self) -> dict[str, Any]:
+        """The StyleTransfer arguments that come from the plan alone: layers, weights, the style
+        statistic and the optimizer (the images, the encoder and the per-fit ones come from the caller)."""
+        return dict(
+            content_layers=list(self.content_layers),
+            style_layers=list(self.style_layers),
+            content_weight=self.content_weight,
+            style_weight=self.style_weight,
+            style_blend=self.style_blend,
+            optimizer=self.optimizer.factory(),
+            statistic=self.style_loss.statistic(self.seed),
+            statistic_scale=self.style_loss.scale,
+            style_relative=self.style_loss.relative,
+        )
+
     @property
     def folder_run(self) -> bool:
         """content=DIR: every image in the folder, one result each (nst.folder)."""
