@@ -43,7 +43,7 @@ def dimmed(photo: Image.Image, painting: Image.Image) -> Image.Image | None:
 def direct(
     judge: look.Judge, photo: Image.Image, painting: Image.Image, weight: float, steps: int
 ) -> Image.Image:
-    """An image optimised for the evaluator's two scores (differentiable copies of ``nst.quality``'s)."""
+    """An image optimised for the evaluator's two scores (``nst.quality``'s, computed differentiably)."""
     encoder = judge.encoder
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)
