@@ -20,9 +20,35 @@ CAPTION = 18
 def cell(spec: str, height: int) -> tuple[Image.Image, str]:
     path, _, caption = spec.partition(":")
     source = Path(path)
-    image = Image.open(source / "result.png" if source.is_dir() else source).convert("RGB")
+    return fit(
+        Image.open(source / "result.png" if source.is_dir() else source).convert("RGB"), height
+    ), caption
+
+
+def fit(image: Image.Image, height: int) -> Image.Image:
+    """``image`` at the display height (Lanczos), its aspect ratio kept."""
     width = round(image.width * height / image.height)
-    return image.resize((width, height), Image.Resampling.LANCZOS), caption
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def sheet(
+    rows: list[tuple[str, list[tuple[Image.Image, str]]]], height: int, label_width: int = 0
+) -> Image.Image:
+    """Rows of (label, [(image at ``height``, caption), ...]), each cell captioned above it."""
+    gap = 4
+    width = label_width + max(sum(im.width + gap for im, _ in cells) for _, cells in rows)
+    page = Image.new("RGB", (width, len(rows) * (height + CAPTION + gap)), "white")
+    draw = ImageDraw.Draw(page)
+    for r, (label, cells) in enumerate(rows):
+        top = r * (height + CAPTION + gap)
+        if label_width:
+            draw.text((4, top + CAPTION + height // 2), label, fill="black")
+        left = label_width
+        for image, caption in cells:
+            draw.text((left + 2, top + 3), caption, fill="black")
+            page.paste(image, (left, top + CAPTION))
+            left += image.width + gap
+    return page
 
 
 def main() -> None:
@@ -34,21 +60,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     rows = [(row[0], [cell(spec, args.height) for spec in row[1:]]) for row in args.row]
-    gap = 4
-    width = args.label_width + max(sum(im.width + gap for im, _ in cells) for _, cells in rows)
-    sheet = Image.new("RGB", (width, len(rows) * (args.height + CAPTION + gap)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, (label, cells) in enumerate(rows):
-        top = r * (args.height + CAPTION + gap)
-        if args.label_width:
-            draw.text((4, top + CAPTION + args.height // 2), label, fill="black")
-        left = args.label_width
-        for image, caption in cells:
-            draw.text((left + 2, top + 3), caption, fill="black")
-            sheet.paste(image, (left, top + CAPTION))
-            left += image.width + gap
+    page = sheet(rows, args.height, args.label_width)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out, quality=88)
+    page.save(args.out, quality=88)
     print(args.out)
 
 

@@ -25,11 +25,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import look  # noqa: E402
+import sheet_figure  # noqa: E402
 
-from nst.images import read_image, resize_longest, style_edge, to_tensor  # noqa: E402
+from nst.images import read_image, resize_longest, to_tensor  # noqa: E402
 from nst.losses import gram_matrix  # noqa: E402
 from nst.quality import LOOK_CONTENT_LAYER, LOOK_STYLE_LAYERS, relative_gram_distances  # noqa: E402
+
+FIGURE_HEIGHT = 192
 
 
 def dimmed(photo: Image.Image, painting: Image.Image) -> Image.Image | None:
@@ -92,19 +96,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"Scored at {look.SCORE_SIZE} px by {judge.name} (style ratio / content similarity).\n")
     print("| pair | control | style ratio | content similarity |\n|---|---|---|---|")
-    strips = []
+    rows = []
     for pair in pairs:
         name = look.Job(pair, look.SCORE_SIZE, "new").name()
         content, style = (look.image_path(p, args.runs / "inputs") for p in look.PAIRS[pair])
         photo = resize_longest(read_image(content), look.SCORE_SIZE)
-        painting = read_image(style)
-        painting = resize_longest(painting, style_edge(look.SCORE_SIZE, 1.0, max(painting.size)))
+        painting = judge.painting(style)
         images = {"photo": photo, "dimmed": dimmed(photo, painting)}
         result = look.Job(pair, look.SCORE_SIZE, args.variant).result(args.runs) if args.variant else None
         if result is not None:
             images[f"{args.variant} result"] = Image.open(result).convert("RGB")
         images |= {f"direct {w:g}": direct(judge, photo, painting, w, args.steps) for w in weights}
-        strip = []
+        cells = []
         for label, image in images.items():
             if image is None:
                 print(f"| {name} | {label} | (the style is not darker) | |")
@@ -113,28 +116,12 @@ def main() -> None:
             image.save(path)
             scores = judge.score(path, content, style)
             print(f"| {name} | {label} | {scores['style_ratio']:.3f} | {scores['content_similarity']:.3f} |")
-            strip.append(
-                (f"{label}: {scores['style_ratio']:.2f} / {scores['content_similarity']:.2f}", image)
-            )
-        strips.append(strip + [("style", painting)])
+            caption = f"{label}: {scores['style_ratio']:.2f} / {scores['content_similarity']:.2f}"
+            cells.append((sheet_figure.fit(image, FIGURE_HEIGHT), caption))
+        rows.append((name, cells + [(sheet_figure.fit(painting, FIGURE_HEIGHT), "style")]))
     if args.figure:
-        figure(strips, args.figure)
-
-
-def figure(strips: list[list[tuple[str, Image.Image]]], out: Path, height: int = 192) -> None:
-    from PIL import ImageDraw
-
-    width = int(height * 1.5)
-    sheet = Image.new("RGB", (width * max(map(len, strips)), (height + 20) * len(strips)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, strip in enumerate(strips):
-        for c, (label, image) in enumerate(strip):
-            tile = image.copy()
-            tile.thumbnail((width - 4, height - 4), Image.Resampling.LANCZOS)
-            sheet.paste(tile, (c * width, r * (height + 20) + 20))
-            draw.text((c * width + 4, r * (height + 20) + 4), label, fill="black")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, quality=90)
+        args.figure.parent.mkdir(parents=True, exist_ok=True)
+        sheet_figure.sheet(rows, FIGURE_HEIGHT).save(args.figure, quality=88)
 
 
 if __name__ == "__main__":

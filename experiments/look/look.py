@@ -169,13 +169,17 @@ class Judge:
         layers = list(dict.fromkeys([*LOOK_STYLE_LAYERS, LOOK_CONTENT_LAYER]))
         self.encoder = build_encoder(plan, layers).eval()
 
+    @staticmethod
+    def painting(style: Path) -> Image.Image:
+        """The style image as the scores see it: at the score size, never enlarged."""
+        painting = read_image(style)
+        return resize_longest(painting, style_edge(SCORE_SIZE, 1.0, max(painting.size)))
+
     @torch.no_grad()
     def score(self, result: Path, content: Path, style: Path) -> dict[str, float]:
         image = resize_longest(Image.open(result).convert("RGB"), SCORE_SIZE)
         photo = read_image(content).resize(image.size, Image.Resampling.LANCZOS)
-        painting = read_image(style)
-        painting = resize_longest(painting, style_edge(SCORE_SIZE, 1.0, max(painting.size)))
-        x, c, s = to_tensor(image), to_tensor(photo), to_tensor(painting)
+        x, c, s = to_tensor(image), to_tensor(photo), to_tensor(self.painting(style))
         return {
             "style_ratio": round(style_ratio(self.encoder, x, c, s), 4),
             "content_similarity": round(content_similarity(self.encoder, x, c), 4),
